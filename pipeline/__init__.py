@@ -1,0 +1,1 @@
+"""SuperWhisper TTS pipeline: chunking, client, embedded service, assembly and the CLI."""

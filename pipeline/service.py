@@ -1,0 +1,210 @@
+"""Running the service: a supervisor (broker + local workers) and an embedded, disposable copy.
+
+:class:`Supervisor` is ``swtts serve``: the broker runs on a thread of this process and N
+worker processes are started beside it and restarted if they die. :class:`EmbeddedService`
+starts such a supervisor as a child process on a private ipc:// endpoint for ``swtts say``,
+scripts and tests, and tears it all down on exit, leaving no orphan processes (children also
+exit on their own if their parent disappears).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from broker.broker import Broker
+from config import Settings, dump_settings
+from pipeline.client import Client, TTSError
+from workers.worker import parent_alive
+
+LOGGER = logging.getLogger(__name__)
+
+_RESTART_WINDOW_S = 60.0
+_MAX_RESTARTS_PER_WINDOW = 10
+
+
+def worker_command(config_file: Path, endpoint: str, log_level: str) -> list[str]:
+    return [
+        sys.executable, "-m", "pipeline.cli", "--log-level", log_level, "worker",
+        "--config", str(config_file), "--connect", endpoint, "--parent-pid", str(os.getpid()),
+    ]
+
+
+class Supervisor:
+    """Broker in-process plus supervised local worker processes, until :meth:`stop`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        endpoint: str | None = None,
+        workers: int | None = None,
+        use_cache: bool | None = None,
+        log_level: str = "WARNING",
+        parent_pid: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.broker = Broker(settings, endpoint, use_cache)
+        self.endpoint = self.broker.bound
+        self.count = settings.service.local_workers() if workers is None else workers
+        self.log_level = log_level
+        self.parent_pid = parent_pid
+        self.stop_event = threading.Event()
+        self._dir = Path(tempfile.mkdtemp(prefix="swtts-serve-"))
+        self._config_file = self._dir / "config.toml"
+        self._config_file.write_text(dump_settings(settings))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._restarts: list[float] = []
+
+    def run(self) -> None:
+        """Serve until stopped (signal, parent gone); then drain and stop the workers.
+
+        The broker runs on this (the calling) thread, which owns its socket and cache; a
+        watcher thread starts and restarts the worker processes.
+        """
+        watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
+        self.processes = [self._spawn() for _ in range(self.count)]
+        LOGGER.info("serving on %s with %d local worker(s)", self.endpoint, self.count)
+        watcher.start()
+        try:
+            self.broker.run()
+        finally:
+            self.stop_event.set()
+            watcher.join(timeout=5)
+            self._stop_workers()
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.broker.stop_event.set()
+
+    def _watch(self) -> None:
+        while not self.stop_event.wait(0.2):
+            if not parent_alive(self.parent_pid):
+                LOGGER.warning("parent process is gone; shutting down")
+                self.stop()
+                return
+            self._restart_dead()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            worker_command(self._config_file, self.endpoint, self.log_level), stdin=subprocess.DEVNULL
+        )
+
+    def _restart_dead(self) -> None:
+        for position, process in enumerate(self.processes):
+            code = process.poll()
+            if code is None or not self.settings.service.restart_workers:
+                continue
+            now = time.monotonic()
+            self._restarts = [t for t in self._restarts if now - t < _RESTART_WINDOW_S]
+            if len(self._restarts) >= _MAX_RESTARTS_PER_WINDOW:
+                continue
+            LOGGER.warning("worker pid %d exited with %s; restarting it", process.pid, code)
+            self._restarts.append(now)
+            self.processes[position] = self._spawn()
+
+    def _stop_workers(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class EmbeddedService:
+    """A private broker and worker pool in child processes, for one program's lifetime.
+
+    >>> with EmbeddedService(load_settings(), workers=2) as service:
+    ...     result = service.client().synthesize("Hello there.")
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int | None = None,
+        use_cache: bool | None = None,
+        log_level: str = "WARNING",
+        start_timeout_s: float = 180.0,
+    ) -> None:
+        self.settings = settings
+        self.workers = settings.service.local_workers() if workers is None else workers
+        self.use_cache = use_cache
+        self.log_level = log_level
+        self.start_timeout_s = start_timeout_s
+        self._dir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.endpoint = ""
+        self._clients: list[Client] = []
+
+    def __enter__(self) -> EmbeddedService:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="swtts-embedded-"))
+        self.endpoint = f"ipc://{self._dir}/broker.sock"
+        config_file = self._dir / "config.toml"
+        config_file.write_text(dump_settings(self.settings))
+        command = [
+            sys.executable, "-m", "pipeline.cli", "--log-level", self.log_level, "serve",
+            "--config", str(config_file), "--bind", self.endpoint, "--workers", str(self.workers),
+            "--parent-pid", str(os.getpid()),
+        ]
+        if self.use_cache is False:
+            command.append("--no-cache")
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self.wait_ready(self.workers)
+
+    def wait_ready(self, workers: int) -> None:
+        """Block until ``workers`` workers are connected and ready (or fail clearly)."""
+        deadline = time.monotonic() + self.start_timeout_s
+        with Client(self.endpoint, self.settings) as client:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise TTSError("unavailable", f"the embedded service exited with code {self.process.returncode}")
+                try:
+                    if client.ping(timeout_s=1.0)["ready"] >= workers:
+                        return
+                except TTSError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        raise TTSError("unavailable", f"the embedded service did not get {workers} ready worker(s) in {self.start_timeout_s:g} s")
+
+    def client(self) -> Client:
+        """A client bound to this service (closed when the service stops)."""
+        client = Client(self.endpoint, self.settings)
+        self._clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

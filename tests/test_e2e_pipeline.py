@@ -1,0 +1,149 @@
+"""End to end through real processes, real ZeroMQ sockets and the real Piper voice."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from config import Settings
+from pipeline.client import Client
+from pipeline.service import EmbeddedService
+from tests.conftest import ARTICLE, REPO, free_port, phoneme_words
+
+pytestmark = pytest.mark.e2e
+
+
+def swtts(*args: str, timeout: float = 300, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, **kwargs
+    )
+
+
+def no_gap_client(service: EmbeddedService, settings: Settings) -> Client:
+    """A client that adds no pauses, so durations compare with one-go synthesis."""
+    quiet = dataclasses.replace(settings, assembly=dataclasses.replace(settings.assembly, sentence_gap_s=0.0, paragraph_gap_s=0.0))
+    return Client(service.endpoint, quiet)
+
+
+def test_say_cli_embedded_writes_a_wav(tmp_path: Path, settings: Settings) -> None:
+    out = tmp_path / "hello.wav"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
+    done = swtts("say", "Hello there. How are you today?", "-o", str(out), "--workers", "1", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    info = soundfile.info(str(out))
+    assert info.samplerate == 22050 and info.channels == 1
+    assert 1.0 < info.duration < 5.0
+    assert not list(tmp_path.glob(".hello.wav*")), "temporary file left behind"
+
+
+def test_article_says_every_word_once_at_small_chunks(service: EmbeddedService, settings: Settings, reference_voice) -> None:  # type: ignore[no-untyped-def]
+    with no_gap_client(service, settings) as client:
+        result = client.synthesize(ARTICLE, max_chunk_chars=200, use_cache=False, noise_scale=0.0, noise_w=0.0)
+    reference = [p for sentence in reference_voice.phonemize(ARTICLE) for p in ["".join(sentence)]]
+    spoken = phoneme_words(" ".join(chunk.phonemes for chunk in result.chunks))
+    assert spoken == phoneme_words(" ".join(reference))
+    assert all(len(chunk.text) <= 200 for chunk in result.chunks)
+    assert [c.index for c in result.chunks] == list(range(len(result.chunks)))
+    ref_samples = sum(
+        chunk.audio_int16_array.size
+        for chunk in reference_voice.synthesize(ARTICLE, _deterministic(reference_voice))
+    )
+    assert abs(result.audio.size - ref_samples) / ref_samples < 0.04
+
+
+def _deterministic(voice):  # type: ignore[no-untyped-def]
+    from piper import SynthesisConfig
+
+    return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+
+
+def test_long_document_is_spread_over_two_workers(service: EmbeddedService) -> None:
+    with service.client() as client:
+        result = client.synthesize(ARTICLE, use_cache=False)
+    workers = {chunk.worker for chunk in result.chunks}
+    assert len(workers) == 2, workers
+    assert len(result.chunks) >= 7
+    assert result.timings["first_audio_ms"] < result.timings["total_ms"]
+
+
+def test_loudness_is_even_across_chunks(service: EmbeddedService) -> None:
+    with service.client() as client:
+        result = client.synthesize(ARTICLE, max_chunk_chars=300)
+    levels = []
+    for chunk in result.chunks:
+        audio = chunk.audio.astype(np.float64) / 32767
+        frames = audio[: audio.size - audio.size % 441].reshape(-1, 441)
+        rms = np.sqrt((frames**2).mean(axis=1))
+        voiced = rms[rms > rms.max() * 10 ** (-30 / 20)]
+        levels.append(20 * np.log10(np.sqrt((voiced**2).mean())))
+    assert max(levels) - min(levels) < 1.5, levels
+
+
+@pytest.mark.parametrize("size", [20_000, 50_000])
+def test_very_long_documents(service: EmbeddedService, size: int) -> None:
+    text = "\n\n".join([ARTICLE] * (size // len(ARTICLE) + 1))[:size].rsplit(" ", 1)[0] + "."
+    with service.client() as client:
+        result = client.synthesize(text, use_cache=False, length_scale=0.3, noise_scale=0.0, noise_w=0.0)
+    said = "".join(chunk.text for chunk in result.chunks)
+    assert "".join(said.split()) == "".join(text.split())
+    assert result.duration_s > size / 60
+
+
+def test_serve_and_remote_worker_processes(tmp_path: Path) -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--bind", endpoint, "--workers", "0", "--config", str(config)],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "worker", "--connect", endpoint, "--config", str(config)],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert swtts("ping", "--connect", endpoint, "--wait", "120").returncode == 0
+        out = tmp_path / "remote.wav"
+        done = swtts("say", "--connect", endpoint, "Spoken by a worker in another process.", "-o", str(out), "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        assert soundfile.info(str(out)).duration > 1.0
+    finally:
+        for process in (worker, serve):
+            process.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert serve.wait(timeout=30) == 0
+
+
+def test_say_leaves_no_orphan_processes(tmp_path: Path, settings: Settings) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
+    done = swtts("say", "Nothing left behind.", "-o", str(tmp_path / "x.wav"), "--workers", "2", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", f"--config {config}"], capture_output=True, text=True).stdout.split()
+    assert [pid for pid in leftovers if int(pid) != os.getpid()] == []
+
+
+def test_stdin_and_flac_output(tmp_path: Path, settings: Settings) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
+    out = tmp_path / "stdin.flac"
+    done = swtts("say", "--file", "-", "-o", str(out), "--workers", "1", "--config", str(config), input="Read from standard input.")
+    assert done.returncode == 0, done.stderr
+    assert soundfile.info(str(out)).format == "FLAC"
+
+
+def test_unwritable_output_fails_before_synthesis(tmp_path: Path) -> None:
+    done = swtts("say", "Hello.", "-o", str(tmp_path / "out.mp3"))
+    assert done.returncode == 1
+    assert "use one of .wav, .flac, .ogg" in done.stderr

@@ -1,0 +1,202 @@
+"""Scheduler rules with fake peers and a fake clock: no sockets, no voice."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.protocol import ErrorCode, Message, MsgType, decode, encode
+from broker.scheduler import Scheduler
+from config import Settings, load_settings
+from pipeline.cache import AudioCache
+
+CLIENT = b"client-1"
+OTHER = b"client-2"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def msg(msg_type: MsgType, fields: dict[str, Any] | None = None, payload: bytes | None = None) -> Message:
+    return decode(encode(msg_type, fields, payload))
+
+
+def ready(name: str = "voice-a", capacity: int = 1) -> Message:
+    return msg(MsgType.READY, {"name": name, "voice_hash": f"hash-{name}", "sample_rate": 100, "num_speakers": 1,
+                               "device": "cpu", "pid": 1, "host": "h", "capacity": capacity})
+
+
+def submit(request_id: str, text: str, part: int = 0, more: bool = False, **fields: Any) -> Message:
+    return msg(MsgType.SUBMIT, {"id": request_id, "part": part, "more": more, **fields}, text.encode())
+
+
+class Harness:
+    def __init__(self, settings: Settings | None = None, cache: AudioCache | None = None) -> None:
+        self.clock = Clock()
+        self.settings = settings or load_settings().override(chunker__max_chunk_chars=40, chunker__first_chunk_chars=40)
+        self.scheduler = Scheduler(self.settings, cache, clock=self.clock)
+        self.sent: list[tuple[bytes, Message]] = []
+
+    def handle(self, peer: bytes, message: Message) -> None:
+        self.scheduler.handle(peer, message)
+        self.collect()
+
+    def collect(self) -> None:
+        self.sent.extend((peer, decode(frames)) for peer, frames in self.scheduler.take_outbox())
+
+    def to(self, peer: bytes, msg_type: MsgType) -> list[Message]:
+        return [m for p, m in self.sent if p == peer and m.type is msg_type]
+
+    def tasks(self, worker: bytes) -> list[Message]:
+        return self.to(worker, MsgType.TASK)
+
+    def finish(self, worker: bytes, task: Message, samples: int = 10) -> None:
+        self.handle(worker, msg(MsgType.RESULT, {"chunk": task.get("chunk"), "sample_rate": 100,
+                                                 "sentence_samples": [samples], "phonemes": "p", "synth_ms": 1.0},
+                                struct.pack(f"<{samples}h", *range(samples))))
+
+
+SENTENCES = " ".join(f"Sentence number {i} is here." for i in range(6))
+
+
+def test_results_come_back_in_document_order_even_when_finished_out_of_order() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(b"w2", ready())
+    h.handle(CLIENT, submit("r", SENTENCES))
+    first, second = h.tasks(b"w1")[0], h.tasks(b"w2")[0]
+    h.finish(b"w2", second)
+    assert h.to(CLIENT, MsgType.AUDIO) == []
+    h.finish(b"w1", first)
+    while not h.to(CLIENT, MsgType.DONE):
+        for worker in (b"w1", b"w2"):
+            done = {m.get("chunk") for p, m in h.sent if p == CLIENT and m.type is MsgType.AUDIO}
+            pending = [t for t in h.tasks(worker) if t.get("chunk") not in done]
+            if pending:
+                h.finish(worker, pending[-1])
+    indices = [m.get("index") for m in h.to(CLIENT, MsgType.AUDIO)]
+    assert indices == list(range(len(indices))) and len(indices) == 6
+
+
+def test_worker_gets_one_chunk_at_a_time() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("r", SENTENCES))
+    assert len(h.tasks(b"w1")) == 1
+
+
+def test_short_request_overtakes_a_long_queue() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("long", SENTENCES * 5))
+    h.handle(OTHER, submit("short", "Quick reply."))
+    h.finish(b"w1", h.tasks(b"w1")[0])
+    assert h.tasks(b"w1")[1].get("chunk") == "short:0"
+
+
+def test_dead_worker_chunks_are_requeued_and_bounded() -> None:
+    h = Harness(load_settings().override(service__max_attempts=2, chunker__max_chunk_chars=40))
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("r", "Only one sentence."))
+    assert h.tasks(b"w1")[0].get("chunk") == "r:0"
+    h.clock.now += 10
+    h.scheduler.tick()
+    h.collect()
+    assert h.scheduler.workers == {}
+    h.handle(b"w2", ready())
+    assert h.tasks(b"w2")[0].get("chunk") == "r:0"
+    h.clock.now += 10
+    h.scheduler.tick()
+    h.collect()
+    errors = h.to(CLIENT, MsgType.ERROR)
+    assert errors and errors[0].get("code") == ErrorCode.WORKER_LOST.value
+
+
+def test_requeued_chunk_completes_exactly_once() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("r", "One sentence only."))
+    h.clock.now += 10
+    h.scheduler.tick()
+    h.handle(b"w2", ready())
+    h.finish(b"w2", h.tasks(b"w2")[0])
+    assert len(h.to(CLIENT, MsgType.AUDIO)) == 1
+    assert len(h.to(CLIENT, MsgType.DONE)) == 1
+
+
+def test_cancel_drops_queue_and_frees_for_others() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("long", SENTENCES * 5))
+    h.handle(CLIENT, msg(MsgType.CANCEL, {"id": "long"}))
+    assert h.to(CLIENT, MsgType.ERROR)[0].get("code") == "cancelled"
+    h.handle(OTHER, submit("next", "Next please."))
+    h.finish(b"w1", h.tasks(b"w1")[0])
+    assert h.tasks(b"w1")[-1].get("chunk") == "next:0"
+    assert "long" not in h.scheduler.requests
+
+
+def test_deadline_fails_request_with_timeout() -> None:
+    h = Harness()
+    h.handle(CLIENT, submit("r", "No workers yet.", deadline_s=5))
+    h.clock.now += 6
+    h.scheduler.tick()
+    h.collect()
+    assert h.to(CLIENT, MsgType.ERROR)[0].get("code") == "timeout"
+
+
+def test_busy_when_queue_is_full() -> None:
+    h = Harness(load_settings().override(service__max_queued_chunks=3, chunker__max_chunk_chars=40))
+    h.handle(CLIENT, submit("a", SENTENCES))
+    error = h.to(CLIENT, MsgType.ERROR)[0]
+    assert error.get("code") == "busy" and "Retry later" in error.get("error")
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"voice": "nope"}, "unknown_voice"),
+        ({"params": {"speaker": 3}}, "bad_param"),
+        ({"params": {"length_scale": -1}}, "bad_param"),
+        ({"max_chunk_chars": 5}, "bad_param"),
+    ],
+)
+def test_bad_requests_are_rejected_by_name(fields: dict[str, Any], code: str) -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("r", "Hello.", **fields))
+    assert h.to(CLIENT, MsgType.ERROR)[0].get("code") == code
+
+
+def test_streamed_parts_are_ordered_and_closed_by_an_empty_part() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("s", "First part.", part=0, more=True))
+    h.handle(CLIENT, submit("s", "Second part.", part=1, more=True))
+    h.handle(CLIENT, msg(MsgType.SUBMIT, {"id": "s", "part": 2, "more": False}))
+    for _ in range(2):
+        h.finish(b"w1", h.tasks(b"w1")[-1])
+    assert [m.get("text") for m in h.to(CLIENT, MsgType.AUDIO)] == ["First part.", "Second part."]
+    assert h.to(CLIENT, MsgType.DONE)
+
+
+def test_document_and_chunk_cache(tmp_path: Path) -> None:
+    with AudioCache(tmp_path) as cache:
+        h = Harness(cache=cache)
+        h.handle(b"w1", ready())
+        h.handle(CLIENT, submit("a", "Cache me please."))
+        h.finish(b"w1", h.tasks(b"w1")[0])
+        h.handle(CLIENT, submit("b", "Cache me please."))
+        audio = [m for m in h.to(CLIENT, MsgType.AUDIO) if m.get("id") == "b"]
+        assert audio and audio[0].get("cached") is True
+        assert len(h.tasks(b"w1")) == 1
+        h.handle(CLIENT, submit("c", "Cache me please. And a new sentence here."))
+        assert [t.get("chunk") for t in h.tasks(b"w1")][1:] == ["c:1"]

@@ -1,0 +1,1 @@
+"""Piper worker processes: one loaded voice each, fed chunks by the broker."""

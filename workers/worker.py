@@ -1,0 +1,186 @@
+"""A worker process: connects a DEALER to the broker, announces READY, synthesizes tasks.
+
+Synthesis runs on a thread of its own so the socket thread keeps heartbeating while a long
+chunk is being spoken (Paranoid Pirate): the broker notices only real deaths. The socket
+thread is the only one that touches the broker socket; finished chunks come back over an
+inproc PAIR socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket as pysocket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import zmq
+
+from broker.protocol import Message, MsgType, ProtocolError, SynthesisParams, decode, encode
+from broker.security import secure_client
+from config import Settings
+from workers.engine import Engine
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One chunk to speak; ``error`` set means the task was unusable and is reported as failed."""
+
+    chunk_id: str
+    text: str
+    params: SynthesisParams
+    error: str = ""
+
+
+class Worker:
+    """One voice, one broker connection; reconnects with backoff when the broker goes quiet."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, endpoint: str | None = None, parent_pid: int | None = None
+    ) -> None:
+        self.engine = engine
+        self.parent_pid = parent_pid
+        self.settings = settings
+        self.endpoint = endpoint or settings.service.endpoint
+        self.context = zmq.Context.instance()
+        self.stop_event = threading.Event()
+        self._tasks: queue.Queue[Task | None] = queue.Queue()
+        self._results_address = f"inproc://worker-results-{uuid.uuid4().hex}"
+        self._busy = 0
+
+    def run(self) -> None:
+        """Serve until :attr:`stop_event` is set; in-flight work finishes before leaving."""
+        results = self.context.socket(zmq.PAIR)
+        results.bind(self._results_address)
+        synth_thread = threading.Thread(target=self._synthesis_loop, name="synthesis", daemon=True)
+        synth_thread.start()
+        service = self.settings.service
+        interval = service.heartbeat_interval_s
+        backoff = service.reconnect_initial_s
+        dealer = self._connect()
+        poller = zmq.Poller()
+        poller.register(dealer, zmq.POLLIN)
+        poller.register(results, zmq.POLLIN)
+        heard = time.monotonic()
+        next_beat = heard + interval
+        leaving_since: float | None = None
+        try:
+            while True:
+                if not parent_alive(self.parent_pid):
+                    LOGGER.warning("parent process is gone; worker %d leaving", os.getpid())
+                    self.stop_event.set()
+                if self.stop_event.is_set():
+                    leaving_since = leaving_since or time.monotonic()
+                    if self._busy == 0 or time.monotonic() - leaving_since > 30.0:
+                        break
+                events = dict(poller.poll(timeout=min(interval, 0.25) * 1000))
+                now = time.monotonic()
+                if results in events:
+                    dealer.send_multipart(results.recv_multipart())
+                    self._busy -= 1
+                if dealer in events:
+                    heard = now
+                    backoff = service.reconnect_initial_s
+                    self._handle(dealer.recv_multipart())
+                if now >= next_beat:
+                    dealer.send_multipart(encode(MsgType.HEARTBEAT))
+                    next_beat = now + interval
+                if now - heard > interval * service.heartbeat_liveness:
+                    LOGGER.warning("broker silent for %.1f s; reconnecting in %.2f s", now - heard, backoff)
+                    poller.unregister(dealer)
+                    dealer.close(linger=0)
+                    self.stop_event.wait(backoff)
+                    backoff = min(backoff * 2, service.reconnect_max_s)
+                    dealer = self._connect()
+                    poller.register(dealer, zmq.POLLIN)
+                    heard = time.monotonic()
+            dealer.send_multipart(encode(MsgType.DISCONNECT))
+        finally:
+            self._tasks.put(None)
+            dealer.close(linger=500)
+            results.close(linger=0)
+            synth_thread.join(timeout=5)
+
+    def _connect(self) -> zmq.Socket:
+        dealer = self.context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.SNDHWM, 1000)
+        dealer.setsockopt(zmq.RCVHWM, 1000)
+        secure_client(dealer, self.settings.security)
+        dealer.connect(self.endpoint)
+        info = self.engine.info.to_wire()
+        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=1)
+        dealer.send_multipart(encode(MsgType.READY, info))
+        LOGGER.info("worker %d connected to %s with voice %s", os.getpid(), self.endpoint, self.engine.info.name)
+        return dealer
+
+    def _handle(self, frames: list[bytes]) -> None:
+        try:
+            message = decode(frames)
+        except ProtocolError as exc:
+            LOGGER.warning("ignoring malformed message from broker: %s", exc)
+            return
+        if message.type is MsgType.TASK:
+            self._accept_task(message)
+        elif message.type is not MsgType.HEARTBEAT:
+            LOGGER.warning("ignoring unexpected %s message from broker", message.type.value)
+
+    def _accept_task(self, message: Message) -> None:
+        chunk_id = str(message.get("chunk", ""))
+        try:
+            task = Task(chunk_id, (message.payload or b"").decode("utf-8"), SynthesisParams.from_wire(message.get("params")))
+        except (ProtocolError, UnicodeDecodeError) as exc:
+            task = Task(chunk_id, "", SynthesisParams(), error=str(exc))
+        self._busy += 1
+        self._tasks.put(task)
+
+    def _synthesis_loop(self) -> None:
+        sender = self.context.socket(zmq.PAIR)
+        sender.connect(self._results_address)
+        try:
+            while (task := self._tasks.get()) is not None:
+                sender.send_multipart(self._run_task(task))
+        finally:
+            sender.close(linger=0)
+
+    def _run_task(self, task: Task) -> list[bytes]:
+        if task.error:
+            return encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": task.error})
+        try:
+            result = self.engine.synthesize(task.text, task.params)
+        except Exception as exc:  # any engine failure must reach the broker, not kill the worker
+            LOGGER.exception("chunk %s failed", task.chunk_id)
+            return encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": f"{type(exc).__name__}: {exc}"})
+        return encode(
+            MsgType.RESULT,
+            {
+                "chunk": task.chunk_id,
+                "sample_rate": result.sample_rate,
+                "sentence_samples": result.sentence_samples,
+                "phonemes": result.phonemes,
+                "synth_ms": round(result.synth_ms, 3),
+            },
+            result.pcm,
+        )
+
+
+def parent_alive(parent_pid: int | None) -> bool:
+    """False once the process that started us is gone (we were re-parented): no orphans."""
+    return parent_pid is None or os.getppid() == parent_pid
+
+
+def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
+    """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
+    voice = settings.voice
+    threads = voice.threads or max(1, (os.cpu_count() or 1) // settings.service.local_workers())
+    engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb)
+    worker = Worker(engine, settings, endpoint, parent_pid)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: worker.stop_event.set())
+    worker.run()
