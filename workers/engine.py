@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import onnxruntime
@@ -28,6 +28,7 @@ LOGGER = logging.getLogger(__name__)
 _FRAME_SECONDS = 0.02
 _VOICED_BELOW_LOUDEST_DB = 30.0
 _PEAK_CEILING = 0.99
+_LIMITER_KNEE = 0.9
 
 
 class VoiceLoadError(RuntimeError):
@@ -115,6 +116,13 @@ def session_providers(device: str, gpu_mem_limit_mb: int) -> tuple[list[Any], st
     return ["CPUExecutionProvider"], "cpu"
 
 
+def use_batching(mode: str, device: str) -> bool:
+    """``auto`` batches on CUDA only: on CPU, batching was measured slower than one chunk at a time."""
+    if mode not in ("auto", "on", "off"):
+        raise VoiceLoadError(f"voice.batching must be auto, on or off, got {mode!r}")
+    return mode == "on" or (mode == "auto" and device.startswith("cuda"))
+
+
 class Engine:
     """A loaded voice. Build once per process; :meth:`synthesize` is called per chunk."""
 
@@ -124,6 +132,7 @@ class Engine:
         device: str = "cpu",
         threads: int = 1,
         gpu_mem_limit_mb: int = 0,
+        batching: str = "off",
     ) -> None:
         model_path, config_path = resolve_model(model)
         with open(config_path, encoding="utf-8") as handle:
@@ -134,8 +143,11 @@ class Engine:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         started = time.perf_counter()
-        session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=providers)
+        self.batching = use_batching(batching, actual_device)
+        graph = _with_alignment_output(model_path) if self.batching else str(model_path)
+        session = onnxruntime.InferenceSession(graph, sess_options=options, providers=providers)
         self.voice = PiperVoice(config=config, session=session)
+        self.last_batch_sizes: list[int] = []
         self.info = VoiceInfo(
             name=model_path.name.removesuffix(".onnx"),
             model_path=str(model_path),
@@ -147,10 +159,11 @@ class Engine:
             device=actual_device,
         )
         LOGGER.info(
-            "loaded voice %s on %s (%d threads) in %.0f ms",
+            "loaded voice %s on %s (%d threads, batching %s) in %.0f ms",
             self.info.name,
             actual_device,
             options.intra_op_num_threads,
+            "on" if self.batching else "off",
             (time.perf_counter() - started) * 1000,
         )
 
@@ -172,19 +185,118 @@ class Engine:
                 np.concatenate([part.audio_float_array for part in parts]) if parts else np.zeros(0, np.float32)
             )
             phonemes.extend("".join(part.phonemes) for part in parts)
-        audio = level_audio(np.concatenate(sentences), self.info.sample_rate, params.loudness_dbfs) * params.volume
-        pcm = np.clip(audio * 32767.0, -32767, 32767).astype("<i2").tobytes()
+        return self._finish(sentences, phonemes, params, (time.perf_counter() - started) * 1000)
+
+    def synthesize_batch(self, items: Sequence[tuple[str, SynthesisParams]], max_rows: int = 8) -> list[Synthesized]:
+        """Speak several chunks with padded forward passes of up to ``max_rows`` sentences.
+
+        Rows are sorted by phoneme count so padding stays small; each row's true audio
+        length comes from the alignment output (phoneme durations x hop length) and the
+        padded tail is cut off. Rows with different scales never share a pass (the graph
+        takes one scales vector per batch).
+        """
+        if not self.batching:
+            raise RuntimeError("this engine was built without batching (alignment output)")
+        started = time.perf_counter()
+        rows: list[_Row] = []
+        phonemes: list[list[str]] = [[] for _ in items]
+        for item, (text, params) in enumerate(items):
+            for sentence, (start, end) in enumerate(sentence_spans(text) or [(0, len(text))]):
+                for sentence_phonemes in self.voice.phonemize(text[start:end]):
+                    if sentence_phonemes:
+                        ids = self.voice.phonemes_to_ids(sentence_phonemes)
+                        rows.append(_Row(item, sentence, ids, self._scales(params), params.speaker))
+                        phonemes[item].append("".join(sentence_phonemes))
+        audio: dict[tuple[int, int], list[np.ndarray]] = {}
+        groups: dict[tuple[float, float, float], list[_Row]] = {}
+        for row in rows:
+            groups.setdefault(row.scales, []).append(row)
+        self.last_batch_sizes = []
+        for scales, group in groups.items():
+            group.sort(key=lambda row: len(row.ids))
+            for first in range(0, len(group), max(1, max_rows)):
+                batch = group[first: first + max_rows]
+                self.last_batch_sizes.append(len(batch))
+                for row, samples in zip(batch, self._run_batch(batch, scales)):
+                    audio.setdefault((row.item, row.sentence), []).append(samples)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        results = []
+        for item, (text, params) in enumerate(items):
+            count = len(sentence_spans(text) or [(0, len(text))])
+            sentences = [
+                np.concatenate(audio[(item, sentence)]) if (item, sentence) in audio else np.zeros(0, np.float32)
+                for sentence in range(count)
+            ]
+            results.append(self._finish(sentences, phonemes[item], params, elapsed_ms / len(items)))
+        return results
+
+    def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[np.ndarray]:
+        longest = max(len(row.ids) for row in batch)
+        ids = np.zeros((len(batch), longest), dtype=np.int64)
+        for position, row in enumerate(batch):
+            ids[position, : len(row.ids)] = row.ids
+        inputs: dict[str, np.ndarray] = {
+            "input": ids,
+            "input_lengths": np.array([len(row.ids) for row in batch], dtype=np.int64),
+            "scales": np.array(scales, dtype=np.float32),
+        }
+        if self.info.num_speakers > 1:
+            inputs["sid"] = np.array([row.speaker for row in batch], dtype=np.int64)
+        audio, durations = self.voice.session.run(None, inputs)[:2]
+        hop = self.voice.config.hop_length
+        out = []
+        for position, row in enumerate(batch):
+            samples = int(durations.reshape(len(batch), -1)[position, : len(row.ids)].sum() * hop)
+            out.append(audio.reshape(len(batch), -1)[position, :samples].astype(np.float32))
+        return out
+
+    def _scales(self, params: SynthesisParams) -> tuple[float, float, float]:
+        """(noise, length, noise_w) with the voice's defaults filled in, in graph order."""
+        config = self.voice.config
+        return (
+            config.noise_scale if params.noise_scale is None else params.noise_scale,
+            config.length_scale if params.length_scale is None else params.length_scale,
+            config.noise_w_scale if params.noise_w is None else params.noise_w,
+        )
+
+    def _finish(self, sentences: list[np.ndarray], phonemes: list[str], params: SynthesisParams, synth_ms: float) -> Synthesized:
+        joined = np.concatenate(sentences) if sentences else np.zeros(0, np.float32)
+        audio = level_audio(joined, self.info.sample_rate, params.loudness_dbfs) * params.volume
         return Synthesized(
-            pcm=pcm,
+            pcm=np.clip(audio * 32767.0, -32767, 32767).astype("<i2").tobytes(),
             sample_rate=self.info.sample_rate,
             sentence_samples=[len(sentence) for sentence in sentences],
             phonemes=" ".join(phonemes),
-            synth_ms=(time.perf_counter() - started) * 1000,
+            synth_ms=synth_ms,
         )
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One sentence's phoneme ids in a batched forward pass."""
+
+    item: int
+    sentence: int
+    ids: list[int]
+    scales: tuple[float, float, float]
+    speaker: int
+
+
+def _with_alignment_output(model_path: Path) -> bytes:
+    """The model with its phoneme-duration tensor exposed (patched in memory, never on disk)."""
+    import onnx
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    model = onnx.load(str(model_path))
+    try:
+        add_alignment_output(model)
+    except ValueError as exc:
+        LOGGER.debug("model already exposes alignments: %s", exc)
+    return model.SerializeToString()
+
+
 def level_audio(audio: np.ndarray, sample_rate: int, loudness_dbfs: float) -> np.ndarray:
-    """Scale a chunk so the RMS of its voiced frames hits ``loudness_dbfs`` (peak-limited).
+    """Scale a chunk so the RMS of its voiced frames hits ``loudness_dbfs`` (peaks soft-limited).
 
     Piper's default normalization scales each sentence's peak separately, so levels jump
     between sentences and chunks; measuring voiced frames only keeps pauses from skewing it.
@@ -199,7 +311,18 @@ def level_audio(audio: np.ndarray, sample_rate: int, loudness_dbfs: float) -> np
         return np.zeros_like(audio, dtype=np.float32)
     voiced = frame_rms[frame_rms >= loudest * 10 ** (-_VOICED_BELOW_LOUDEST_DB / 20)]
     rms = float(np.sqrt(np.mean(np.square(voiced))))
-    gain = 10 ** (loudness_dbfs / 20) / rms
-    peak = float(np.max(np.abs(audio)))
-    gain = min(gain, _PEAK_CEILING / peak)
-    return (audio * gain).astype(np.float32)
+    leveled = (audio * (10 ** (loudness_dbfs / 20) / rms)).astype(np.float32)
+    return soft_limit(leveled)
+
+
+def soft_limit(audio: np.ndarray) -> np.ndarray:
+    """Bend the rare peaks above the knee smoothly under the ceiling instead of lowering the
+    whole chunk's gain (which would make that chunk quieter than its neighbours)."""
+    magnitude = np.abs(audio)
+    over = magnitude > _LIMITER_KNEE
+    if not over.any():
+        return audio
+    room = _PEAK_CEILING - _LIMITER_KNEE
+    limited = audio.copy()
+    limited[over] = np.sign(audio[over]) * (_LIMITER_KNEE + room * np.tanh((magnitude[over] - _LIMITER_KNEE) / room))
+    return limited

@@ -53,6 +53,9 @@ class Worker:
         self._tasks: queue.Queue[Task | None] = queue.Queue()
         self._results_address = f"inproc://worker-results-{uuid.uuid4().hex}"
         self._busy = 0
+        voice = settings.voice
+        self.capacity = voice.batch_max_size if engine.batching else 1
+        self.batch_wait_s = voice.batch_max_wait_ms / 1000
 
     def run(self) -> None:
         """Serve until :attr:`stop_event` is set; in-flight work finishes before leaving."""
@@ -115,7 +118,7 @@ class Worker:
         secure_client(dealer, self.settings.security)
         dealer.connect(self.endpoint)
         info = self.engine.info.to_wire()
-        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=1)
+        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=self.capacity, batching=self.engine.batching)
         dealer.send_multipart(encode(MsgType.READY, info))
         LOGGER.info("worker %d connected to %s with voice %s", os.getpid(), self.endpoint, self.engine.info.name)
         return dealer
@@ -141,33 +144,59 @@ class Worker:
         self._tasks.put(task)
 
     def _synthesis_loop(self) -> None:
+        """Runs on its own thread: synthesis releases the GIL, the socket thread keeps beating."""
         sender = self.context.socket(zmq.PAIR)
         sender.connect(self._results_address)
         try:
             while (task := self._tasks.get()) is not None:
-                sender.send_multipart(self._run_task(task))
+                batch = self._gather([task])
+                for frames in self._run_tasks(batch):
+                    sender.send_multipart(frames)
+                if batch[-1] is None:
+                    break
         finally:
             sender.close(linger=0)
 
-    def _run_task(self, task: Task) -> list[bytes]:
-        if task.error:
-            return encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": task.error})
+    def _gather(self, batch: list[Task | None]) -> list[Task | None]:
+        """With batching, wait up to batch_max_wait_ms for more tasks to share a forward pass."""
+        deadline = time.monotonic() + self.batch_wait_s
+        while len(batch) < self.capacity:
+            try:
+                task = self._tasks.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            batch.append(task)
+            if task is None:
+                break
+        return batch
+
+    def _run_tasks(self, batch: list[Task | None]) -> list[list[bytes]]:
+        tasks = [task for task in batch if task is not None]
+        out = [encode(MsgType.FAILED, {"chunk": t.chunk_id, "error": t.error}) for t in tasks if t.error]
+        good = [task for task in tasks if not task.error]
+        if not good:
+            return out
         try:
-            result = self.engine.synthesize(task.text, task.params)
+            if len(good) > 1:
+                results = self.engine.synthesize_batch([(t.text, t.params) for t in good], self.capacity)
+            else:
+                results = [self.engine.synthesize(good[0].text, good[0].params)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
-            LOGGER.exception("chunk %s failed", task.chunk_id)
-            return encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": f"{type(exc).__name__}: {exc}"})
-        return encode(
-            MsgType.RESULT,
-            {
+            LOGGER.exception("chunk(s) %s failed", ", ".join(t.chunk_id for t in good))
+            return out + [
+                encode(MsgType.FAILED, {"chunk": t.chunk_id, "error": f"{type(exc).__name__}: {exc}"}) for t in good
+            ]
+        for task, result in zip(good, results):
+            header = {
                 "chunk": task.chunk_id,
                 "sample_rate": result.sample_rate,
                 "sentence_samples": result.sentence_samples,
                 "phonemes": result.phonemes,
                 "synth_ms": round(result.synth_ms, 3),
-            },
-            result.pcm,
-        )
+                "batch": len(good),
+            }
+            out.append(encode(MsgType.RESULT, header, result.pcm))
+        return out
 
 
 def parent_alive(parent_pid: int | None) -> bool:
@@ -179,7 +208,7 @@ def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int 
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
     voice = settings.voice
     threads = voice.threads or max(1, (os.cpu_count() or 1) // settings.service.local_workers())
-    engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb)
+    engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching)
     worker = Worker(engine, settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())

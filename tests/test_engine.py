@@ -1,0 +1,64 @@
+"""The engine with the real voice: loudness, sentence lengths, batching equal to one at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from broker.protocol import SynthesisParams
+from workers.engine import Engine, VoiceLoadError, level_audio, resolve_model
+
+DETERMINISTIC = SynthesisParams(noise_scale=0.0, noise_w=0.0)
+
+
+@pytest.fixture(scope="module")
+def batching_engine() -> Engine:
+    return Engine(batching="on")
+
+
+def test_batched_output_equals_one_at_a_time(batching_engine: Engine) -> None:
+    texts = [
+        "Hello world.",
+        "This is a considerably longer sentence with many more phonemes in it. And a second one.",
+        "Medium length sentence here.",
+        "Short.",
+    ]
+    batched = batching_engine.synthesize_batch([(t, DETERMINISTIC) for t in texts], max_rows=8)
+    assert batching_engine.last_batch_sizes == [5]
+    for text, result in zip(texts, batched):
+        single = batching_engine.synthesize(text, DETERMINISTIC)
+        assert result.sentence_samples == single.sentence_samples
+        a = np.frombuffer(result.pcm, "<i2").astype(np.int32)
+        b = np.frombuffer(single.pcm, "<i2").astype(np.int32)
+        assert a.size == b.size
+        body = slice(0, a.size - 2048)
+        assert np.abs(a[body] - b[body]).max() <= 64, text
+
+
+def test_batches_respect_max_rows_and_split_by_scales(batching_engine: Engine) -> None:
+    slow = SynthesisParams(length_scale=1.5, noise_scale=0.0, noise_w=0.0)
+    items = [(f"Sentence number {i}.", DETERMINISTIC) for i in range(5)] + [("A slower one.", slow)]
+    results = batching_engine.synthesize_batch(items, max_rows=2)
+    assert sorted(batching_engine.last_batch_sizes) == [1, 1, 2, 2]
+    assert len(results) == 6 and all(r.pcm for r in results)
+
+
+def test_level_audio_hits_target_and_never_clips() -> None:
+    rng = np.random.default_rng(1)
+    quiet = (rng.standard_normal(22050) * 0.01).astype(np.float32)
+    leveled = level_audio(quiet, 22050, -20.0)
+    assert abs(20 * np.log10(np.sqrt(np.mean(leveled**2))) + 20.0) < 1.0
+    spiky = quiet.copy()
+    spiky[100] = 0.9
+    assert np.abs(level_audio(spiky, 22050, -6.0)).max() <= 0.99 + 1e-6
+    assert level_audio(np.zeros(100, np.float32), 22050, -20.0).max() == 0.0
+
+
+def test_missing_voice_files_are_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(VoiceLoadError, match="voice model not found"):
+        resolve_model(tmp_path / "nope.onnx")
+    (tmp_path / "lonely.onnx").write_bytes(b"x")
+    with pytest.raises(VoiceLoadError, match="voice config not found"):
+        resolve_model(tmp_path / "lonely.onnx")
+    with pytest.raises(VoiceLoadError, match="unknown device"):
+        Engine(device="tpu")
