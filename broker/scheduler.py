@@ -58,6 +58,7 @@ class ChunkResult:
     queued_ms: float
     worker: str
     cached: bool
+    arrived: float = 0.0
 
 
 @dataclass
@@ -116,6 +117,7 @@ class WorkerState:
     in_flight: set[tuple[str, int]] = field(default_factory=set)
     last_used: float = 0.0
     chunks_done: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
 
     @property
     def voice(self) -> str:
@@ -135,6 +137,7 @@ class WorkerState:
             "in_flight": len(self.in_flight),
             "capacity": self.capacity,
             "chunks_done": self.chunks_done,
+            "batch_sizes": {str(size): count for size, count in sorted(self.batch_sizes.items())},
             "connected_s": round(now - self.connected, 1),
         }
 
@@ -196,6 +199,10 @@ class Scheduler:
                 self._send(identity, MsgType.HEARTBEAT)
             for client in {r.client for r in self.requests.values()}:
                 self._send(client, MsgType.HEARTBEAT)
+            if self.cache is not None:
+                stats = self.cache.stats()
+                self.metrics.cache_bytes.set(stats.bytes_stored)
+                self.metrics.cache_evictions.set(stats.evictions)
         for identity in [i for i, w in self.workers.items() if w.expires < now]:
             self._worker_died(identity, "heartbeat lost")
         for request in [r for r in self.requests.values() if r.deadline < now]:
@@ -410,8 +417,15 @@ class Scheduler:
         if job.chunk.index in request.results or job.chunk.index < request.next_emit:
             return
         request.results[job.chunk.index] = ChunkResult(
-            pcm, sample_rate, sentence_samples, phonemes, synth_ms, queued_ms, worker.label if worker else "?", False
+            pcm, sample_rate, sentence_samples, phonemes, synth_ms, queued_ms, worker.label if worker else "?", False,
+            self.clock(),
         )
+        if worker is not None:
+            batch = int(message.get("batch") or 1)
+            worker.batch_sizes[batch] = worker.batch_sizes.get(batch, 0) + 1
+        LOGGER.debug("request %s chunk %d: %d chars, queued %.1f ms, synth %.1f ms on %s",
+                     request.id, job.chunk.index, len(job.chunk.text), queued_ms, synth_ms,
+                     worker.label if worker else "?")
         self._emit_ready(request)
 
     def _on_failed(self, peer: bytes, message: Message) -> None:
@@ -492,6 +506,8 @@ class Scheduler:
             if request.first_audio is None:
                 request.first_audio = now
                 self.metrics.first_audio.observe(now - request.created)
+            if result.arrived:
+                self.metrics.stage_seconds.labels("assembly").observe(now - result.arrived)
             request.next_emit += 1
             request.cached_chunks += result.cached
             request.synth_ms += result.synth_ms
