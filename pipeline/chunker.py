@@ -1,0 +1,477 @@
+"""Sentence-aware document chunking: the one place that knows where sentences end.
+
+A document is cut into chunks of whole sentences so every worker gets text it can speak
+with natural prosody, and the assembler knows where a sentence or paragraph pause belongs.
+
+Structure first, sentences second:
+
+* a blank line is a paragraph break; a heading line (``#``-prefixed, or a short line
+  without final punctuation that stands at a sentence start and is followed by a sentence
+  start, a list item or a paragraph break) and a list item (``1.``, ``2)``, ``-``, ``*``,
+  ``•`` at a line start) each start a new block, and the line after a heading does too;
+  a single newline inside running prose is plain whitespace;
+* inside a block, a sentence ends at ``.``/``!``/``?``/``…`` runs (plus closing quotes or
+  brackets, also French ``» `` after a non-breaking space) followed by whitespace and a
+  plausible sentence start: a capital (accented ones included), a digit, a currency sign or
+  an opening quote/bracket. A single ``.`` after an abbreviation (``Dr.``, ``e.g.``,
+  ``M.``, an initial, an acronym such as ``U.S.``) is no end. Abbreviations that also end
+  sentences (``etc.``, ``Inc.``, ``a.m.``, ``No.``…) end one only before a capital letter.
+  Decimals, amounts, versions, URLs and e-mail addresses never qualify because their dots
+  are not followed by whitespace.
+
+Oversized sentences are split at the best clause boundary (``;`` then ``:`` then a spaced
+dash then ``,``), else at the last space that fits. The only cut inside a word is a single
+whitespace-free run longer than ``max_chars`` (a huge URL, base64…): it is hard-cut every
+``max_chars`` characters so no worker ever gets more than ``max_chars`` characters.
+
+The streaming :mod:`pipeline.segmenter` reuses :func:`scan_sentences` with a
+:class:`ScanContext` so it applies exactly these rules to a growing token buffer.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Iterator
+
+__all__ = [
+    "DOCUMENT_START",
+    "Chunk",
+    "ScanContext",
+    "SentenceScan",
+    "clause_cut",
+    "looks_complete",
+    "scan_sentences",
+    "sentence_spans",
+    "split_text",
+]
+
+logger = logging.getLogger(__name__)
+
+_TERMINALS = ".!?…‽"
+_CLOSERS = "\"'”’»›)]}"
+_OPENERS = "\"'“‘„‚«»‹›([{¿¡"
+# Characters that may begin a sentence besides capitals and digits.
+_SENTENCE_START_SYMBOLS = _OPENERS + "$€£¥"
+_NO_HEADING_END = _TERMINALS + ",;:—–-"
+_HEADING_MAX_CHARS = 80
+_MAX_TOKEN_CHARS = 32
+# A clause boundary closer to the piece start than this fraction of the limit is skipped in
+# favour of a weaker boundary nearer the limit, so a split never leaves a tiny fragment.
+_MIN_CLAUSE_FRACTION = 0.25
+
+# Never sentence-final: titles, Latin shorthands, months and other prefixes (lower case,
+# without the final dot). Single letters (initials, French "M.", "p. ex.") and dotted
+# acronyms ("e.g.", "i.e.", "U.S.") are recognised by shape instead of listed.
+_PREFIX_ABBREVIATIONS = frozenset(
+    """
+    mr mrs ms mx dr prof st ste mt rev hon gen col capt lt sgt maj adm gov sen pres fr
+    messrs mme mmes mlle mlles mgr vs cf viz approx ca dept univ
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    """.split()
+)
+# Abbreviations that often end a sentence too: an end only when a capital letter follows
+# ("etc. The" ends, "etc. and", "No. 5", "Inc. announced" do not).
+_AMBIGUOUS_ABBREVIATIONS = frozenset(
+    """
+    etc inc ltd co corp jr sr al bros esq ave rd blvd ft no nos fig figs vol vols pp ch
+    chap sec art eq eqs ed eds op ref tel ext ph.d a.m p.m j.-c
+    """.split()
+)
+# A line ending in one of these words is wrapped prose, never a heading.
+_CONTINUATION_WORDS = frozenset(
+    """
+    a an the and or but nor of to in on at by for with from as that which who whom whose
+    is are was were be been his her its their our my your into onto than then so if when
+    while because not this these those has have had will would can could should may might
+    must do does did very also about over under after before between through without within
+    """.split()
+)
+
+_CLOSER_RE_CLASS = "[" + re.escape(_CLOSERS) + "]"
+_LINE_RE = re.compile(r"\S(?:[^\n]*\S)?")
+_LIST_RE = re.compile(r"(?:\d{1,3}[.)]|[-*•‣◦▪])[^\S\n]+(?=\S)")
+_MD_HEADING_RE = re.compile(r"#{1,6}(?:\s|\Z)")
+# Group 1: the punctuation run; group 2: closing quotes/brackets, French "» " after a
+# (non-breaking) space included; then the whitespace before the next sentence.
+_TERMINAL_RE = re.compile(
+    "([" + re.escape(_TERMINALS) + "]+)"
+    + "((?:" + _CLOSER_RE_CLASS + r"|[ \u00a0\u202f\u2009][»›])*)"
+    + r"(?:\s+|\Z)"
+)
+_ACRONYM_RE = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
+_NONSPACE_RE = re.compile(r"\S")
+_SPACE_RE = re.compile(r"\s")
+# Greedy ".*" makes each pattern find the LAST such boundary inside the window.
+_CLAUSE_RES = tuple(
+    re.compile(pattern, re.S)
+    for pattern in (
+        ".*;" + _CLOSER_RE_CLASS + r"*(?=\s)",
+        ".*:" + _CLOSER_RE_CLASS + r"*(?=\s)",
+        r".*(?:[—–]|(?<=\s)-)(?=\s)",
+        ".*," + _CLOSER_RE_CLASS + r"*(?=\s)",
+    )
+)
+_LAST_WORD_END_RE = re.compile(r".*\S(?=\s)", re.S)
+
+
+class _Kind(enum.IntEnum):
+    """What a block of lines is; NONE stands for "nothing yet" at a document start."""
+
+    NONE = 0
+    PROSE = 1
+    LIST = 2
+    HEADING = 3
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """What a scan must know about text consumed before its input.
+
+    ``block_kind`` NONE means the input starts a document; otherwise the input continues
+    the line (of a block of that kind) that the consumed text ended in, and
+    ``tail_terminal`` says whether that line so far ends with sentence punctuation.
+    """
+
+    block_kind: _Kind = _Kind.NONE
+    tail_terminal: bool = False
+
+
+DOCUMENT_START = ScanContext()
+
+
+@dataclass
+class _Block:
+    """Consecutive lines that belong together: a paragraph, a list item or a heading."""
+
+    start: int
+    end: int
+    kind: _Kind
+    paragraph_start: bool
+    scan_from: int
+
+
+@dataclass(frozen=True)
+class SentenceScan:
+    """Sentences of a text as ``(start, end, paragraph_start)``, plus the block layout."""
+
+    spans: list[tuple[int, int, bool]]
+    blocks: list[_Block]
+
+    def context_at(self, text: str, pos: int) -> ScanContext:
+        """Context for scanning ``text[pos:]`` alone, where ``text[pos - 1]`` is not whitespace."""
+        block = self.blocks[bisect_right(self.blocks, pos - 1, key=lambda b: b.start) - 1]
+        return ScanContext(block.kind, _ends_terminal(text, block.start, pos))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a document, sent to one worker and spoken as one unit."""
+
+    index: int
+    text: str
+    start: int
+    end: int
+    paragraph_start: bool
+    sentence_end: bool
+    estimated_seconds: float
+
+
+def _starts_sentence(char: str) -> bool:
+    """Whether ``char`` can open a sentence, so a preceding '.' may end one."""
+    return char.isupper() or char.isdigit() or char in _SENTENCE_START_SYMBOLS
+
+
+def _ends_terminal(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] ends with sentence punctuation, closing quotes aside."""
+    while end > start and text[end - 1] in _CLOSERS:
+        end -= 1
+    return end > start and text[end - 1] in _TERMINALS
+
+
+def _period_ends_sentence(text: str, dot: int, floor: int, next_char: str) -> bool:
+    """Whether the single '.' at ``dot`` ends a sentence, judged by the word it closes.
+
+    ``next_char`` is the first character of the following text ('' at the end of text).
+    """
+    start = dot
+    lowest = max(floor, dot - _MAX_TOKEN_CHARS)
+    while start > lowest and not text[start - 1].isspace():
+        start -= 1
+    token = text[start:dot].lstrip(_OPENERS).rstrip(_CLOSERS).lower()
+    if not token:
+        return True
+    if token in _AMBIGUOUS_ABBREVIATIONS:
+        return not next_char or next_char.isupper()
+    if token in _PREFIX_ABBREVIATIONS or _ACRONYM_RE.fullmatch(token):
+        return False
+    return not (len(token) == 1 and token.isalpha())
+
+
+def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[int, int]]:
+    """Yield (sentence end, next sentence start) for each boundary inside text[pos:endpos]."""
+    for match in _TERMINAL_RE.finditer(text, pos, endpos):
+        next_start = match.end()
+        if next_start >= endpos:
+            return
+        next_char = text[next_start]
+        if not _starts_sentence(next_char):
+            continue
+        if match.group(1) == "." and not _period_ends_sentence(
+            text, match.start(), floor, next_char
+        ):
+            continue
+        yield match.end(2), next_start
+
+
+def _is_heading(text: str, lines: list[tuple[int, int]], i: int, final: bool) -> bool:
+    """Whether line ``i`` (already known to stand at a sentence start) is a heading."""
+    start, end = lines[i]
+    if end - start > _HEADING_MAX_CHARS:
+        return False
+    first = text[start]
+    if not (first.isupper() or first.isdigit()):
+        return False
+    tail = end
+    while tail > start and text[tail - 1] in _CLOSERS:
+        tail -= 1
+    if tail == start or text[tail - 1] in _NO_HEADING_END:
+        return False
+    if text[start:end].rsplit(None, 1)[-1] in _CONTINUATION_WORDS:
+        return False
+    if i + 1 < len(lines):
+        next_start, next_end = lines[i + 1]
+        next_char = text[next_start]
+        if not (
+            text.count("\n", end, next_start) >= 2
+            or _starts_sentence(next_char)
+            or next_char == "#"
+            or _LIST_RE.match(text, next_start, next_end)
+        ):
+            return False
+    elif not final and text.count("\n", end) < 2:
+        # The next line has not arrived yet, so the verdict could still change.
+        return False
+    return next(_boundaries(text, start, end, start), None) is None
+
+
+def scan_sentences(
+    text: str, context: ScanContext = DOCUMENT_START, final: bool = True
+) -> SentenceScan:
+    """Find blocks and sentences of ``text``.
+
+    With ``final=False`` the text is a prefix of a stream: an unfinished last line is never
+    taken for a heading, so every boundary except those at the very end stays valid
+    whatever text follows.
+    """
+    lines = [(m.start(), m.end()) for m in _LINE_RE.finditer(text)]
+    blocks: list[_Block] = []
+    open_kind = context.block_kind
+    previous_heading = open_kind is _Kind.HEADING
+    previous_terminal = context.tail_terminal
+    previous_end = 0
+    for i, (start, end) in enumerate(lines):
+        newlines = text.count("\n", previous_end, start)
+        if i == 0 and open_kind is not _Kind.NONE and newlines == 0:
+            blocks.append(_Block(start, end, open_kind, False, start))
+        else:
+            paragraph_break = open_kind is _Kind.NONE or newlines >= 2
+            list_item = _LIST_RE.match(text, start, end)
+            if list_item:
+                kind, scan_from, new_block = _Kind.LIST, list_item.end(), True
+            elif _MD_HEADING_RE.match(text, start, end) or (
+                (paragraph_break or previous_heading or previous_terminal)
+                and _is_heading(text, lines, i, final)
+            ):
+                kind, scan_from, new_block = _Kind.HEADING, start, True
+            else:
+                indented = start > 0 and text[start - 1] != "\n"
+                kind, scan_from = _Kind.PROSE, start
+                new_block = (
+                    paragraph_break
+                    or previous_heading
+                    or (
+                        open_kind is _Kind.LIST
+                        and not indented
+                        and _starts_sentence(text[start])
+                    )
+                )
+            if new_block:
+                blocks.append(_Block(start, end, kind, open_kind is not _Kind.NONE, scan_from))
+                open_kind = kind
+            elif blocks:
+                blocks[-1].end = end
+            else:
+                blocks.append(_Block(start, end, open_kind, False, start))
+            previous_heading = kind is _Kind.HEADING
+        previous_terminal = _ends_terminal(text, start, end)
+        previous_end = end
+
+    spans: list[tuple[int, int, bool]] = []
+    for block in blocks:
+        current, paragraph = block.start, block.paragraph_start
+        if block.kind is not _Kind.HEADING:
+            for sentence_end, next_start in _boundaries(
+                text, block.scan_from, block.end, block.start
+            ):
+                spans.append((current, sentence_end, paragraph))
+                current, paragraph = next_start, False
+        spans.append((current, block.end, paragraph))
+    return SentenceScan(spans, blocks)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, whitespace-trimmed, in order.
+
+    Headings and list items count as sentences of their own.
+    """
+    return [(start, end) for start, end, _ in scan_sentences(text).spans]
+
+
+def clause_cut(text: str, start: int, end: int, limit: int) -> int | None:
+    """End of the best first piece of ``text[start:end]`` that is at most ``limit`` long.
+
+    The piece ends at the last ``;`` in reach, else ``:``, else a spaced dash, else ``,``
+    (each only if it leaves a piece of at least a quarter of the limit), else at the last
+    word end. Every cut is followed by whitespace; None when no word ends in reach.
+    """
+    window_end = min(end, start + limit + 1)
+    floor = start + max(1, int(limit * _MIN_CLAUSE_FRACTION))
+    for pattern in _CLAUSE_RES:
+        match = pattern.match(text, start, window_end)
+        if match and match.end() >= floor:
+            return match.end()
+    match = _LAST_WORD_END_RE.match(text, start, window_end)
+    return match.end() if match else None
+
+
+def looks_complete(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` already ends like a finished sentence.
+
+    Used when a stalled stream must be flushed: a trailing abbreviation or a number's '.'
+    (which may yet become a decimal) does not count.
+    """
+    tail = end
+    while tail > start and text[tail - 1] in _CLOSERS:
+        tail -= 1
+    dots = tail
+    while dots > start and text[dots - 1] in _TERMINALS:
+        dots -= 1
+    if dots == tail:
+        return False
+    if text[dots:tail] != ".":
+        return True
+    return not (dots > start and text[dots - 1].isdigit()) and _period_ends_sentence(
+        text, dots, start, ""
+    )
+
+
+def _piece_end(text: str, start: int, end: int, limit: int, hard_limit: int) -> int:
+    """Where the first piece of an oversized sentence ends (see :func:`clause_cut`).
+
+    With no word end in reach the first word is taken whole, up to ``hard_limit``
+    characters; longer words are hard-cut there.
+    """
+    cut = clause_cut(text, start, end, limit)
+    if cut is not None:
+        return cut
+    space = _SPACE_RE.search(text, start, min(end, start + hard_limit + 1))
+    word_end = space.start() if space else min(end, start + hard_limit + 1)
+    if word_end - start > hard_limit:
+        logger.debug("hard-cutting a %d+ character word at %d", word_end - start, hard_limit)
+        return start + hard_limit
+    return word_end
+
+
+def _next_nonspace(text: str, pos: int, end: int) -> int:
+    """Index of the first non-whitespace character in text[pos:end], else ``end``."""
+    match = _NONSPACE_RE.search(text, pos, end)
+    return match.start() if match else end
+
+
+def _pieces(
+    text: str, start: int, end: int, limit: int, hard_limit: int
+) -> Iterator[tuple[int, int, bool]]:
+    """Split one sentence into (start, end, ends_sentence) pieces within the limits.
+
+    The first piece may use a smaller ``limit`` (the first chunk); later ones use
+    ``hard_limit``.
+    """
+    while end - start > limit:
+        cut = _piece_end(text, start, end, limit, hard_limit)
+        if cut >= end:
+            break
+        yield start, cut, False
+        start = _next_nonspace(text, cut, end)
+        limit = hard_limit
+    yield start, end, True
+
+
+def split_text(
+    text: str,
+    max_chars: int = 800,
+    first_chunk_chars: int | None = None,
+    chars_per_second: float = 15.0,
+    start_index: int = 0,
+) -> list[Chunk]:
+    """Cut ``text`` into chunks of whole sentences, each at most ``max_chars`` long.
+
+    Sentences are packed greedily; a paragraph break (blank line, heading, list item)
+    always starts a new chunk. With ``first_chunk_chars`` the first chunk is only the
+    first sentence, or its first clause when the sentence is longer, so the first audio
+    comes early; if even the first word is longer, that word alone (up to ``max_chars``)
+    is the first chunk. Chunk indexes start at ``start_index``.
+
+    A whitespace-free run longer than ``max_chars`` is the only text cut inside a word:
+    it is hard-cut every ``max_chars`` characters, so no chunk is ever longer.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
+    if first_chunk_chars is not None and first_chunk_chars < 1:
+        raise ValueError(f"first_chunk_chars must be at least 1, got {first_chunk_chars}")
+    if chars_per_second <= 0:
+        raise ValueError(f"chars_per_second must be positive, got {chars_per_second}")
+    first_limit = None if first_chunk_chars is None else min(first_chunk_chars, max_chars)
+
+    units: list[tuple[int, int, bool, bool]] = []
+    for number, (start, end, paragraph) in enumerate(scan_sentences(text).spans):
+        limit = first_limit if number == 0 and first_limit is not None else max_chars
+        for piece_start, piece_end, ends_sentence in _pieces(text, start, end, limit, max_chars):
+            units.append((piece_start, piece_end, paragraph, ends_sentence))
+            paragraph = False
+
+    chunks: list[Chunk] = []
+
+    def close(start: int, end: int, paragraph: bool, ends_sentence: bool) -> None:
+        piece = text[start:end]
+        chunks.append(
+            Chunk(
+                index=start_index + len(chunks),
+                text=piece,
+                start=start,
+                end=end,
+                paragraph_start=paragraph and bool(chunks),
+                sentence_end=ends_sentence,
+                estimated_seconds=len(piece) / chars_per_second,
+            )
+        )
+
+    current: tuple[int, int, bool, bool] | None = None
+    for number, (start, end, paragraph, ends_sentence) in enumerate(units):
+        if current is not None and (
+            paragraph
+            or end - current[0] > max_chars
+            or (number == 1 and first_limit is not None)
+        ):
+            close(*current)
+            current = None
+        if current is None:
+            current = (start, end, paragraph, ends_sentence)
+        else:
+            current = (current[0], end, current[2], ends_sentence)
+    if current is not None:
+        close(*current)
+    return chunks

@@ -1,0 +1,115 @@
+"""Monitoring end to end: Prometheus metrics move, status lists workers, a dead worker shows dead."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config import Settings
+from pipeline.service import EmbeddedService
+from tests.conftest import REPO, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def monitored(settings: Settings) -> Iterator[EmbeddedService]:
+    port = free_port()
+    watched = settings.override(metrics__enabled=True, metrics__port=port, service__heartbeat_interval_s=0.5)
+    with EmbeddedService(watched, workers=2) as service:
+        yield service
+
+
+def scrape(service: EmbeddedService) -> dict[str, float]:
+    url = f"http://127.0.0.1:{service.settings.metrics.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.match(r"^(\w+(?:\{[^}]*\})?) (\S+)$", line)
+        if match:
+            samples[match.group(1)] = float(match.group(2))
+    return samples
+
+
+def test_metrics_move_as_requests_run(monitored: EmbeddedService) -> None:
+    before = scrape(monitored)
+    with monitored.client() as client:
+        client.synthesize("Metrics should move now. Two sentences here.")
+        client.synthesize("Metrics should move now. Two sentences here.")
+    after = scrape(monitored)
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert delta('swtts_requests_total{outcome="completed"}') == 2
+    assert delta('swtts_chunks_total{outcome="synthesized"}') >= 1
+    assert delta('swtts_cache_total{result="hit"}') >= 1
+    assert delta("swtts_request_latency_seconds_count") == 2
+    assert delta("swtts_time_to_first_audio_seconds_count") == 2
+    assert delta('swtts_stage_seconds_count{stage="synthesis"}') >= 1
+    assert delta("swtts_audio_seconds_total") > 1.0
+    ready = sum(v for k, v in after.items() if k.startswith("swtts_workers{") and 'device="cpu"' in k)
+    assert ready == 2
+    assert after["swtts_queue_chunks"] == 0
+
+
+def test_status_json_lists_connected_workers(monitored: EmbeddedService) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "status", "--connect", monitored.endpoint, "--json"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    live = [w for w in status["workers"] if w["state"] != "dead"]
+    assert len(live) == 2
+    assert {w["voice"] for w in live} == {"en_US-joe-medium"}
+    assert {w["device"] for w in live} == {"cpu"}
+    assert status["cache"]["entries"] >= 0
+    assert set(status["queue"]) == {"requests", "pending_chunks", "in_flight_chunks"}
+
+
+def test_a_killed_worker_shows_as_dead_and_is_replaced(monitored: EmbeddedService) -> None:
+    with monitored.client() as client:
+        victim = client.status()["workers"][0]
+        os.kill(int(victim["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = client.status()["workers"]
+            dead = [w for w in workers if w["state"] == "dead" and w["worker"] == victim["worker"]]
+            live = [w for w in workers if w["state"] != "dead"]
+            if dead and len(live) == 2:
+                break
+            time.sleep(0.3)
+        assert dead, workers
+        assert len(live) == 2, "the supervisor should have restarted the killed worker"
+        assert dead[0]["reason"] in ("heartbeat lost", "unreachable")
+        assert client.synthesize("Still serving after a worker died.").duration_s > 0.5
+    dead_gauge = sum(v for k, v in scrape(monitored).items() if k.startswith('swtts_workers{') and 'state="dead"' in k)
+    assert dead_gauge >= 1
+
+
+def test_one_info_line_per_request_without_the_text(tmp_path: Path, settings: Settings) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
+    secret = "The quick brown fox jumps over the lazy dog."
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--log-level", "INFO", "say", secret, "-o", str(tmp_path / "x.wav"),
+         "--workers", "1", "--no-cache", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "broker.scheduler" in line and " done: " in line]
+    assert len(lines) == 1
+    assert re.search(r"request \w+ done: 44 chars, 1 chunks \(0 cached\), [\d.]+ s audio, first audio \d+ ms", lines[0])
+    assert secret not in done.stderr
