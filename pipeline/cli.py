@@ -161,6 +161,7 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.assembly import check_output_path
     from pipeline.client import Client
     from pipeline.service import EmbeddedService
+    from workers.engine import resolve_model
 
     if args.output != "-":
         check_output_path(args.output)
@@ -172,6 +173,7 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     if args.connect:
         with Client(args.connect, settings) as client:
             return _speak(client, source, args, options)
+    resolve_model(settings.voice.model or None)
     with EmbeddedService(settings, use_cache=not args.no_cache, log_level=args.log_level.upper()) as service:
         return _speak(service.client(), source, args, options)
 

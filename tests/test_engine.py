@@ -62,3 +62,15 @@ def test_missing_voice_files_are_named(tmp_path) -> None:  # type: ignore[no-unt
         resolve_model(tmp_path / "lonely.onnx")
     with pytest.raises(VoiceLoadError, match="unknown device"):
         Engine(device="tpu")
+
+
+def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from workers.engine import cuda_available
+
+    if cuda_available():
+        pytest.skip("this machine has CUDA; the fallback path is for CPU-only machines")
+    with caplog.at_level("WARNING"):
+        engine = Engine(device="cuda:0")
+    assert engine.info.device == "cpu"
+    assert "no CUDA provider" in caplog.text
+    assert engine.synthesize("Fallback works.", DETERMINISTIC).pcm

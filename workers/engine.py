@@ -83,10 +83,17 @@ def resolve_model(model: str | Path | None) -> tuple[Path, Path]:
     return model_path, config_path
 
 
-def file_digest(path: Path) -> str:
-    """Content hash of the model file: the voice's identity in cache keys."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
+def voice_digest(model_path: Path, config_path: Path) -> str:
+    """Content hash of the model and its config: the voice's identity in cache keys.
+
+    The config counts too: the same weights with another espeak language or phoneme map
+    speak differently.
+    """
+    digest = hashlib.blake2b()
+    for path in (model_path, config_path):
+        with open(path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "blake2b").digest())
+    return digest.hexdigest()[:32]
 
 
 def cuda_available() -> bool:
@@ -151,7 +158,7 @@ class Engine:
         self.info = VoiceInfo(
             name=model_path.name.removesuffix(".onnx"),
             model_path=str(model_path),
-            voice_hash=file_digest(model_path),
+            voice_hash=voice_digest(model_path, config_path),
             sample_rate=config.sample_rate,
             num_speakers=config.num_speakers,
             speakers=dict(config.speaker_id_map),

