@@ -115,7 +115,7 @@ class Broker:
             queue = self._backlog[peer]
             while queue:
                 try:
-                    self.socket.send_multipart([peer, *queue[0]], zmq.NOBLOCK)
+                    self.socket.send_multipart([peer, *queue[0]], zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
                 except zmq.ZMQError as exc:

@@ -110,6 +110,8 @@ def decode(frames: list[bytes]) -> Message:
         header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise ProtocolError(ErrorCode.MALFORMED, f"header is not a JSON object: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(ErrorCode.MALFORMED, "header nests too deeply") from None
     if not isinstance(header, dict):
         raise ProtocolError(ErrorCode.MALFORMED, "header is not a JSON object")
     version = header.pop("v", None)

@@ -95,9 +95,8 @@ class Request:
     closed: bool = False
     first_audio: float | None = None
     last_dispatch: float = float("-inf")
-    doc_text: str | None = None
-    doc_pcm: list[bytes] | None = None
-    doc_meta: list[dict[str, Any]] | None = None
+    doc_key: str | None = None
+    doc_hit: bool = False
     workers_used: set[str] = field(default_factory=set)
     cached_chunks: int = 0
     synth_ms: float = 0.0
@@ -253,7 +252,9 @@ class Scheduler:
             self._emit_ready(request)
             return
         text = decode_text(message.payload, service.max_text_chars - (request.text_chars if part else 0))
-        chunks = split_text(
+        if part == 0 and not more:
+            request.doc_key = self._doc_key(request, text)
+        chunks = self._document_chunks(request) or split_text(
             text,
             max_chars=request.max_chunk_chars,
             first_chunk_chars=request.first_chunk_chars if not request.jobs else None,
@@ -268,10 +269,6 @@ class Scheduler:
         request.closed = not more
         if chunks and request.jobs and text[: len(text) - len(text.lstrip())].count("\n") >= 2:
             chunks[0] = Chunk(**{**chunks[0].__dict__, "paragraph_start": True})
-        if part == 0 and not more and request.use_cache and self._serve_document_from_cache(request, text):
-            return
-        if part == 0 and not more and request.use_cache:
-            request.doc_text, request.doc_pcm, request.doc_meta = text, [], []
         now = self.clock()
         for chunk in chunks:
             key = self._chunk_key(request, chunk.text)
@@ -378,6 +375,13 @@ class Scheduler:
             raise ProtocolError(ErrorCode.MALFORMED, f"capacity must be an integer in [1, 256], got {capacity!r}")
         if not message.get("name") or not message.get("voice_hash"):
             raise ProtocolError(ErrorCode.MALFORMED, "ready needs the worker's voice 'name' and 'voice_hash'")
+        for key in ("name", "voice_hash"):
+            if not isinstance(message.get(key), str):
+                raise ProtocolError(ErrorCode.MALFORMED, f"ready: {key} must be a string")
+        for key in ("sample_rate", "num_speakers"):
+            value = message.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ProtocolError(ErrorCode.MALFORMED, f"ready: {key} must be a positive integer, got {value!r}")
         worker = self.workers.get(peer)
         if worker is None:
             worker = WorkerState(peer, dict(message.fields), capacity, now + self._liveness_s, now)
@@ -438,18 +442,25 @@ class Scheduler:
                    f"chunk {job.chunk.index} could not be synthesized: {message.get('error', 'unknown error')}")
 
     def _take_chunk(self, peer: bytes, message: Message) -> tuple[Request, Job, WorkerState | None] | None:
-        """Free the worker's slot for a returned chunk; find the chunk's request if it is still live."""
+        """Free the worker's slot for a returned chunk; find the chunk's request if it is still live.
+
+        Only the worker a chunk was given to may answer for it, so no other peer can inject audio
+        into (or fail) someone else's request.
+        """
         worker = self.workers.get(peer)
         if worker is None:
             self._send(peer, MsgType.ERROR, {"code": ErrorCode.UNKNOWN_PEER.value, "error": "unknown worker; send ready"})
+            return None
         chunk_id = str(message.get("chunk", ""))
         request_id, _, index_text = chunk_id.rpartition(":")
-        if not index_text.isdigit():
+        if not (index_text.isascii() and index_text.isdigit()):
             raise ProtocolError(ErrorCode.MALFORMED, f"bad chunk id {chunk_id!r}")
         index = int(index_text)
-        if worker is not None:
-            worker.in_flight.discard((request_id, index))
-            worker.chunks_done += 1
+        if (request_id, index) not in worker.in_flight:
+            LOGGER.warning("worker %s answered for chunk %s it does not hold; ignoring it", worker.label, chunk_id)
+            return None
+        worker.in_flight.discard((request_id, index))
+        worker.chunks_done += 1
         request = self.requests.get(request_id)
         if request is None or index >= len(request.jobs):
             return None
@@ -515,7 +526,8 @@ class Scheduler:
             request.audio_samples += len(result.pcm) // 2
             if result.cached:
                 request.workers_used.add("cache")
-            meta = {
+            self._send(request.client, MsgType.AUDIO, {
+                "id": request.id,
                 "index": index,
                 "text": job.chunk.text,
                 "paragraph_start": job.chunk.paragraph_start,
@@ -523,25 +535,14 @@ class Scheduler:
                 "sample_rate": result.sample_rate,
                 "sentence_samples": result.sentence_samples,
                 "phonemes": result.phonemes,
-            }
-            self._send(request.client, MsgType.AUDIO, {
-                "id": request.id, **meta, "total": len(request.jobs) if request.closed else None,
-                "cached": result.cached, "worker": result.worker,
-                "queued_ms": round(result.queued_ms, 3), "synth_ms": round(result.synth_ms, 3),
+                "total": len(request.jobs) if request.closed else None,
+                "cached": result.cached,
+                "worker": result.worker,
+                "queued_ms": round(result.queued_ms, 3),
+                "synth_ms": round(result.synth_ms, 3),
             }, result.pcm)
-            self._collect_document(request, result, meta)
         if request.closed and request.next_emit == len(request.jobs):
             self._complete(request)
-
-    def _collect_document(self, request: Request, result: ChunkResult, meta: dict[str, Any]) -> None:
-        """Keep the audio of a single-part document for its whole-document cache entry (bounded)."""
-        if request.doc_pcm is None or request.doc_meta is None:
-            return
-        if self.cache is None or request.audio_samples * 2 > self.cache.max_bytes // 4:
-            request.doc_pcm = request.doc_meta = None
-            return
-        request.doc_pcm.append(result.pcm)
-        request.doc_meta.append({**meta, "samples": len(result.pcm) // 2})
 
     def _complete(self, request: Request) -> None:
         now = self.clock()
@@ -557,9 +558,9 @@ class Scheduler:
             "workers": sorted(request.workers_used),
         }
         self._send(request.client, MsgType.DONE, {"id": request.id, "chunks": len(request.jobs), "audio_s": audio_s, "timings": timings})
-        doc_key = self._doc_key(request, request.doc_text) if request.doc_text is not None else None
-        if doc_key is not None and self.cache is not None and request.doc_pcm is not None:
-            self.cache.put(doc_key, CachedAudio(b"".join(request.doc_pcm), sample_rate, {"chunks": request.doc_meta}))
+        if request.doc_key is not None and not request.doc_hit and self.cache is not None:
+            chunks = [job.chunk.__dict__ for job in request.jobs]
+            self.cache.put(request.doc_key, CachedAudio(b"", sample_rate, {"chunks": chunks}))
         self.metrics.request_latency.observe(total_s)
         self.metrics.audio_seconds.inc(audio_s)
         self.audio_seconds_total += audio_s
@@ -570,25 +571,17 @@ class Scheduler:
         )
         self._finish(request, outcome="completed")
 
-    def _serve_document_from_cache(self, request: Request, text: str) -> bool:
-        key = self._doc_key(request, text)
-        cached = self._cache_get(key)
+    def _document_chunks(self, request: Request) -> list[Chunk]:
+        """The chunk list of a document seen before (its document-level entry), if cached.
+
+        The document entry holds the chunking only; audio comes from the chunk entries, so
+        nothing is stored twice and a chunk evicted since is simply synthesized again.
+        """
+        cached = self._cache_get(request.doc_key)
         if cached is None:
-            return False
-        chunks = cached.meta.get("chunks") or []
-        offset = 0
-        for meta in chunks:
-            size = int(meta["samples"]) * 2
-            pcm = cached.pcm[offset: offset + size]
-            offset += size
-            request.jobs.append(Job(Chunk(meta["index"], meta["text"], 0, 0, meta["paragraph_start"],
-                                          meta["sentence_end"], 0.0), None, request.created))
-            request.results[meta["index"]] = ChunkResult(
-                pcm, cached.sample_rate, list(meta["sentence_samples"]), str(meta["phonemes"]), 0.0, 0.0, "cache", True
-            )
-        self._send(request.client, MsgType.ACCEPTED, {"id": request.id, "part": 0, "chunks": len(request.jobs)})
-        self._emit_ready(request)
-        return True
+            return []
+        request.doc_hit = True
+        return [Chunk(**fields) for fields in cached.meta.get("chunks", [])]
 
     # ----- failure paths -------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Benchmarks and load tools; run them as scripts (python scripts/NAME.py)."""
