@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import lz4.frame
 
-from pipeline.cache import DEFAULT_CODEC, AudioCache, CachedAudio, Codec, decode_pcm, encode_pcm
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.cache import DEFAULT_CODEC, AudioCache, CachedAudio, Codec, decode_pcm, encode_pcm  # noqa: E402
+from scripts.report import machine_line, replace_section  # noqa: E402
 
 TEXT = (
     "The old lighthouse stood at the edge of the cliff for nearly two hundred years. Every night, "
@@ -165,6 +170,7 @@ def cache_table(speech: Speech) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print only the tables")
+    parser.add_argument("--output", type=Path, help="also replace the codec section of this markdown file")
     args = parser.parse_args()
     started = time.perf_counter()
     speech = synthesize()
@@ -174,9 +180,11 @@ def main() -> None:
             f" ({len(speech.pcm) / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s;"
             f" medians of up to {MAX_REPS} runs, {BUDGET_S:g} s budget each\n"
         )
-    print("\n".join(codec_table(speech)))
-    print()
-    print("\n".join(cache_table(speech)))
+    tables = "\n".join(codec_table(speech)) + "\n\n" + "\n".join(cache_table(speech))
+    print(tables)
+    if args.output:
+        intro = f"{machine_line()} {speech.seconds():.1f} s of Piper speech, medians."
+        replace_section(args.output, "codec", f"{intro}\n\n{tables}\n")
     if not args.markdown:
         print(f"\ntotal {time.perf_counter() - started:.1f} s")
 
