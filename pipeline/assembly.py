@@ -1,8 +1,9 @@
 """Assembly: ordered chunk audio plus natural pauses, written to WAV/FLAC/OGG and checked.
 
 Workers return each chunk as sentences back to back (with their lengths); pauses are added
-here so the cache stays independent of them: ``sentence_gap_s`` between sentences and between
-chunks that end a sentence, ``paragraph_gap_s`` before a chunk that opens a paragraph.
+here so the cache stays independent of them: ``sentence_gap_s`` between sentences and after
+a chunk that ends a sentence, ``paragraph_gap_s`` before a chunk that opens a paragraph, and
+nothing where an over-long sentence was split at a clause (the voice's own comma pause stays).
 Loudness is already even: every worker brings its chunk to the same target level.
 """
 
@@ -32,6 +33,7 @@ class SpokenChunk(Protocol):
     sample_rate: int
     sentence_samples: list[int]
     paragraph_start: bool
+    sentence_end: bool
     index: int
 
 
@@ -51,8 +53,10 @@ class Assembler:
         rate = chunk.sample_rate
         pieces: list[np.ndarray] = []
         if self._previous is not None:
-            gap = self.settings.paragraph_gap_s if chunk.paragraph_start else self.settings.sentence_gap_s
-            pieces.append(silence(gap, rate))
+            if chunk.paragraph_start:
+                pieces.append(silence(self.settings.paragraph_gap_s, rate))
+            elif self._previous.sentence_end:
+                pieces.append(silence(self.settings.sentence_gap_s, rate))
         audio = chunk.audio
         offset = 0
         sentence_gap = silence(self.settings.sentence_gap_s, rate)
