@@ -200,3 +200,17 @@ def test_document_and_chunk_cache(tmp_path: Path) -> None:
         assert len(h.tasks(b"w1")) == 1
         h.handle(CLIENT, submit("c", "Cache me please. And a new sentence here."))
         assert [t.get("chunk") for t in h.tasks(b"w1")][1:] == ["c:1"]
+
+
+def test_failed_chunks_are_reported_and_never_cached(tmp_path: Path) -> None:
+    with AudioCache(tmp_path) as cache:
+        h = Harness(cache=cache)
+        h.handle(b"w1", ready())
+        h.handle(CLIENT, submit("r", "This one fails."))
+        task = h.tasks(b"w1")[0]
+        h.handle(b"w1", msg(MsgType.FAILED, {"chunk": task.get("chunk"), "error": "RuntimeError: boom"}))
+        error = h.to(CLIENT, MsgType.ERROR)[0]
+        assert error.get("code") == "synthesis_failed" and "boom" in error.get("error")
+        assert cache.stats().entries == 0
+        h.handle(CLIENT, submit("again", "This one fails."))
+        assert len(h.tasks(b"w1")) == 2
