@@ -32,10 +32,10 @@ _RESTART_WINDOW_S = 60.0
 _MAX_RESTARTS_PER_WINDOW = 10
 
 
-def worker_command(config_file: Path, endpoint: str, log_level: str) -> list[str]:
+def worker_command(config_file: Path, endpoint: str, log_level: str, threads: int) -> list[str]:
     return [
-        sys.executable, "-m", "pipeline.cli", "--log-level", log_level, "worker",
-        "--config", str(config_file), "--connect", endpoint, "--parent-pid", str(os.getpid()),
+        sys.executable, "-m", "pipeline.cli", "--log-level", log_level, "worker", "--config", str(config_file),
+        "--connect", endpoint, "--threads", str(threads), "--parent-pid", str(os.getpid()),
     ]
 
 
@@ -55,6 +55,7 @@ class Supervisor:
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
         self.count = settings.service.local_workers() if workers is None else workers
+        self.threads = settings.voice.threads or max(1, (os.cpu_count() or 1) // max(1, self.count))
         self.log_level = log_level
         self.parent_pid = parent_pid
         self.stop_event = threading.Event()
@@ -96,7 +97,7 @@ class Supervisor:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            worker_command(self._config_file, self.endpoint, self.log_level), stdin=subprocess.DEVNULL
+            worker_command(self._config_file, self.endpoint, self.log_level, self.threads), stdin=subprocess.DEVNULL
         )
 
     def _restart_dead(self) -> None:

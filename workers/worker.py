@@ -16,13 +16,15 @@ import socket as pysocket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import zmq
 
-from broker.protocol import Message, MsgType, ProtocolError, SynthesisParams, decode, encode
+from broker.protocol import ErrorCode, Message, MsgType, ProtocolError, SynthesisParams, decode, encode
 from broker.security import secure_client
 from config import Settings
+from pipeline.chunker import sentence_spans
 from workers.engine import Engine
 
 LOGGER = logging.getLogger(__name__)
@@ -85,14 +87,14 @@ class Worker:
                 events = dict(poller.poll(timeout=min(interval, 0.25) * 1000))
                 now = time.monotonic()
                 if results in events:
-                    dealer.send_multipart(results.recv_multipart())
+                    send(dealer, results.recv_multipart())
                     self._busy -= 1
                 if dealer in events:
                     heard = now
                     backoff = service.reconnect_initial_s
-                    self._handle(dealer.recv_multipart())
+                    self._handle(dealer, dealer.recv_multipart())
                 if now >= next_beat:
-                    dealer.send_multipart(encode(MsgType.HEARTBEAT))
+                    send(dealer, encode(MsgType.HEARTBEAT))
                     next_beat = now + interval
                 if now - heard > interval * service.heartbeat_liveness:
                     LOGGER.warning("broker silent for %.1f s; reconnecting in %.2f s", now - heard, backoff)
@@ -103,7 +105,7 @@ class Worker:
                     dealer = self._connect()
                     poller.register(dealer, zmq.POLLIN)
                     heard = time.monotonic()
-            dealer.send_multipart(encode(MsgType.DISCONNECT))
+            send(dealer, encode(MsgType.DISCONNECT))
         finally:
             self._tasks.put(None)
             dealer.close(linger=500)
@@ -117,13 +119,17 @@ class Worker:
         dealer.setsockopt(zmq.RCVHWM, 1000)
         secure_client(dealer, self.settings.security)
         dealer.connect(self.endpoint)
-        info = self.engine.info.to_wire()
-        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=self.capacity, batching=self.engine.batching)
-        dealer.send_multipart(encode(MsgType.READY, info))
+        send(dealer, self._ready())
         LOGGER.info("worker %d connected to %s with voice %s", os.getpid(), self.endpoint, self.engine.info.name)
         return dealer
 
-    def _handle(self, frames: list[bytes]) -> None:
+    def _ready(self) -> list[bytes]:
+        """READY frames: sent on every connect and whenever the broker says it does not know us."""
+        info = self.engine.info.to_wire()
+        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=self.capacity, batching=self.engine.batching)
+        return encode(MsgType.READY, info)
+
+    def _handle(self, dealer: zmq.Socket, frames: list[bytes]) -> None:
         try:
             message = decode(frames)
         except ProtocolError as exc:
@@ -131,6 +137,10 @@ class Worker:
             return
         if message.type is MsgType.TASK:
             self._accept_task(message)
+        elif message.type is MsgType.ERROR and message.get("code") == ErrorCode.UNKNOWN_PEER.value:
+            # A restarted broker reached over the same (auto-reconnected) socket never saw READY.
+            LOGGER.info("broker does not know worker %d (it restarted?); announcing again", os.getpid())
+            send(dealer, self._ready())
         elif message.type is not MsgType.HEARTBEAT:
             LOGGER.warning("ignoring unexpected %s message from broker", message.type.value)
 
@@ -170,33 +180,59 @@ class Worker:
                 break
         return batch
 
-    def _run_tasks(self, batch: list[Task | None]) -> list[list[bytes]]:
+    def _run_tasks(self, batch: list[Task | None]) -> Iterator[list[bytes]]:
+        """Frames for each task, shortest first, each group sent as soon as its pass is done.
+
+        Gathered tasks are sorted by length and cut into groups of at most ``capacity``
+        sentences, so similar lengths share a forward pass (little padding) and a document's
+        short first chunk is never held back by its long neighbours.
+        """
         tasks = [task for task in batch if task is not None]
-        out = [encode(MsgType.FAILED, {"chunk": t.chunk_id, "error": t.error}) for t in tasks if t.error]
-        good = [task for task in tasks if not task.error]
-        if not good:
-            return out
+        for task in tasks:
+            if task.error:
+                yield encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": task.error})
+        group: list[Task] = []
+        rows = 0
+        for task in sorted((t for t in tasks if not t.error), key=lambda t: len(t.text)):
+            sentences = max(1, len(sentence_spans(task.text)))
+            if group and rows + sentences > self.capacity:
+                yield from self._run_group(group)
+                group, rows = [], 0
+            group.append(task)
+            rows += sentences
+        if group:
+            yield from self._run_group(group)
+
+    def _run_group(self, group: list[Task]) -> Iterator[list[bytes]]:
         try:
-            if len(good) > 1:
-                results = self.engine.synthesize_batch([(t.text, t.params) for t in good], self.capacity)
+            if len(group) > 1:
+                results = self.engine.synthesize_batch([(t.text, t.params) for t in group], self.capacity)
             else:
-                results = [self.engine.synthesize(good[0].text, good[0].params)]
+                results = [self.engine.synthesize(group[0].text, group[0].params)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
-            LOGGER.exception("chunk(s) %s failed", ", ".join(t.chunk_id for t in good))
-            return out + [
-                encode(MsgType.FAILED, {"chunk": t.chunk_id, "error": f"{type(exc).__name__}: {exc}"}) for t in good
-            ]
-        for task, result in zip(good, results):
+            LOGGER.exception("chunk(s) %s failed", ", ".join(t.chunk_id for t in group))
+            for task in group:
+                yield encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        for task, result in zip(group, results):
             header = {
                 "chunk": task.chunk_id,
                 "sample_rate": result.sample_rate,
                 "sentence_samples": result.sentence_samples,
                 "phonemes": result.phonemes,
                 "synth_ms": round(result.synth_ms, 3),
-                "batch": len(good),
+                "batch": len(group),
             }
-            out.append(encode(MsgType.RESULT, header, result.pcm))
-        return out
+            yield encode(MsgType.RESULT, header, result.pcm)
+
+
+def send(dealer: zmq.Socket, frames: list[bytes]) -> None:
+    """Send without blocking: a socket the broker refused (CURVE) has no pipe, and a blocking
+    send would hang the worker for good, deaf to SIGTERM and never reconnecting."""
+    try:
+        dealer.send_multipart(frames, zmq.NOBLOCK)
+    except zmq.Again:
+        LOGGER.debug("no connection to the broker; dropped a %s message", frames[0][:40])
 
 
 def parent_alive(parent_pid: int | None) -> bool:
@@ -207,7 +243,7 @@ def parent_alive(parent_pid: int | None) -> bool:
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
     voice = settings.voice
-    threads = voice.threads or max(1, (os.cpu_count() or 1) // settings.service.local_workers())
+    threads = voice.threads or os.cpu_count() or 1
     engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching)
     worker = Worker(engine, settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,178 @@
+"""Load test: throughput and latency while concurrent producers keep the workers busy.
+
+Sweeps worker count (1, 2, 4, ... N, one embedded service each, cache off) x concurrent
+producers (``--producers 1,2,4``). Every producer is a thread with its own ``Client`` that
+loops, for ``--seconds``, over a fixed mix of short replies and medium paragraphs of the sample
+article (every request bypasses the cache), then finishes the request it has in flight. Per
+setting: throughput (seconds of synthesized speech per wall second), requests done, p50/p99
+latency, median time to first audio, errors by code.
+
+``--connect tcp://HOST:PORT`` measures an existing service instead (its workers, local or
+remote, are whatever it has; ``--config`` supplies CURVE keys off loopback), sweeping the
+producers only. ``--output docs/benchmarks.md`` replaces the ``<!-- load:start -->`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config import Settings, load_settings  # noqa: E402
+from pipeline.client import Client, TTSError  # noqa: E402
+from pipeline.service import EmbeddedService  # noqa: E402
+from scripts.bench import ARTICLE, percentile, warm_up, worker_counts  # noqa: E402
+from scripts.report import machine_line, replace_section  # noqa: E402
+
+SHORT_REPLIES = (
+    "Hello there, how can I help you today?",
+    "Sure, I can do that.",
+    "The meeting is at three o'clock tomorrow afternoon.",
+    "Sorry, I didn't catch that. Could you say it again?",
+    "It's sunny and twenty two degrees outside right now.",
+    "Done. I've added milk and eggs to your shopping list.",
+    "Your next alarm is set for six thirty.",
+    "That's a great question; let me think about it for a second.",
+)
+PARAGRAPHS = tuple(p.strip() for p in ARTICLE.split("\n\n") if 200 <= len(p.strip()) <= 1200)
+SHORT_SHARE = 0.7  # seven requests in ten are short replies, the rest article paragraphs
+REQUEST_DEADLINE_S = 120.0
+ERROR_PAUSE_S = 0.1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request: its latency, time to first audio, speech seconds, or its error code."""
+
+    latency_ms: float
+    first_ms: float
+    audio_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The figures of one (workers, producers) setting."""
+
+    workers: str
+    producers: int
+    wall_s: float
+    outcomes: list[Outcome]
+
+    def row(self) -> str:
+        done = [o for o in self.outcomes if o.error is None]
+        errors = Counter(o.error for o in self.outcomes if o.error is not None)
+        audio = sum(o.audio_s for o in done)
+        latency = [o.latency_ms for o in done]
+        figures = (
+            f"{percentile(latency, 0.5):.0f} | {percentile(latency, 0.99):.0f}"
+            f" | {statistics.median(o.first_ms for o in done):.0f}" if done else "- | - | -"
+        )
+        error_text = ", ".join(f"{code}: {n}" for code, n in sorted(errors.items())) or "0"
+        return (f"| {self.workers} | {self.producers} | {audio / self.wall_s:.1f} | {len(done)} | {figures}"
+                f" | {error_text} | {self.wall_s:.1f} |")
+
+
+def produce(endpoint: str, settings: Settings, seed: int, stop_at: float) -> list[Outcome]:
+    """One producer: requests back to back until ``stop_at``, then the one in flight finishes."""
+    rng = random.Random(seed)
+    outcomes: list[Outcome] = []
+    with Client(endpoint, settings) as client:
+        while time.monotonic() < stop_at:
+            text = rng.choice(SHORT_REPLIES) if rng.random() < SHORT_SHARE else rng.choice(PARAGRAPHS)
+            started = time.perf_counter()
+            first: float | None = None
+            audio = 0.0
+            try:
+                for chunk in client.stream(text, use_cache=False, deadline_s=REQUEST_DEADLINE_S):
+                    first = chunk.received_ms if first is None else first
+                    audio += chunk.duration_s
+            except TTSError as exc:
+                outcomes.append(Outcome((time.perf_counter() - started) * 1000, 0.0, 0.0, exc.code))
+                time.sleep(ERROR_PAUSE_S)
+                continue
+            outcomes.append(Outcome((time.perf_counter() - started) * 1000, first or 0.0, audio))
+    return outcomes
+
+
+def run_setting(endpoint: str, settings: Settings, workers: str, producers: int, seconds: float) -> Setting:
+    started = time.perf_counter()
+    stop_at = time.monotonic() + seconds
+    with ThreadPoolExecutor(producers, thread_name_prefix="producer") as executor:
+        futures = [executor.submit(produce, endpoint, settings, seed, stop_at) for seed in range(producers)]
+        outcomes = [outcome for future in futures for outcome in future.result()]
+    setting = Setting(workers, producers, time.perf_counter() - started, outcomes)
+    print(setting.row(), flush=True)
+    return setting
+
+
+def describe_workers(client: Client) -> str:
+    """Live workers of a running service, e.g. ``3 (hostA: 2, hostB: 1)``."""
+    live = [w for w in client.status()["workers"] if w.get("state") != "dead"]
+    hosts = Counter(str(w["worker"]).rpartition(":")[0] for w in live)
+    return f"{len(live)} ({', '.join(f'{host}: {n}' for host, n in sorted(hosts.items()))})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="duration of each setting (default 15)")
+    parser.add_argument("--max-workers", type=int, default=os.cpu_count() or 1,
+                        help="sweep 1, 2, 4, ... up to this many local workers (default: cores)")
+    parser.add_argument("--producers", default="1,2,4", help="comma-separated producer counts (default 1,2,4)")
+    parser.add_argument("--connect", help="measure a running service at tcp://HOST:PORT instead")
+    parser.add_argument("--config", help="TOML overriding config/default.toml (CURVE keys, device, ...)")
+    parser.add_argument("--output", type=Path, help="replace the load section of this markdown file")
+    args = parser.parse_args()
+    try:
+        producer_counts = [int(n) for n in args.producers.split(",")]
+    except ValueError:
+        parser.error("--producers must be comma-separated integers")
+    if min(producer_counts) < 1 or args.max_workers < 1 or args.seconds <= 0:
+        parser.error("--producers, --max-workers and --seconds must be positive")
+    settings = load_settings(args.config)
+    started = time.perf_counter()
+    header = [
+        "| workers | producers | audio s / wall s | requests | p50 ms | p99 ms | first audio p50 ms | errors | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    print("\n".join(header), flush=True)
+    settings_done: list[Setting] = []
+    if args.connect:
+        with Client(args.connect, settings) as client:
+            warm_up(client)
+            workers = describe_workers(client)
+        settings_done += [run_setting(args.connect, settings, workers, n, args.seconds) for n in producer_counts]
+        where = f"Against the running service at {args.connect}."
+    else:
+        for count in worker_counts(args.max_workers):
+            with EmbeddedService(settings, workers=count, use_cache=False) as service:
+                warm_up(service.client())
+                settings_done += [run_setting(service.endpoint, settings, str(count), n, args.seconds)
+                                  for n in producer_counts]
+        where = "Embedded service (loopback ipc), one per worker count, cache off."
+    summary = (
+        f"{machine_line()} {where} Each setting runs {args.seconds:g} s, then waits for the requests in "
+        f"flight (wall s). Mix: {SHORT_SHARE:.0%} short replies, the rest article paragraphs of "
+        f"{min(map(len, PARAGRAPHS))}–{max(map(len, PARAGRAPHS))} characters. Throughput counts synthesized "
+        f"speech only; latency is request sent to last chunk received."
+    )
+    print(f"\n{summary}")
+    if args.output:
+        rows = [setting.row() for setting in settings_done]
+        replace_section(args.output, "load", "\n".join([summary, "", *header, *rows]) + "\n")
+        print(f"wrote the load section of {args.output}", file=sys.stderr)
+    print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
