@@ -165,8 +165,9 @@ class Engine:
             language=config.espeak_voice,
             device=actual_device,
         )
+        self.synthesize("Ready.", SynthesisParams())  # first run allocates: keep it off the first request
         LOGGER.info(
-            "loaded voice %s on %s (%d threads, batching %s) in %.0f ms",
+            "loaded and warmed voice %s on %s (%d threads, batching %s) in %.0f ms",
             self.info.name,
             actual_device,
             options.intra_op_num_threads,
