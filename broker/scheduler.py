@@ -402,15 +402,20 @@ class Scheduler:
         if located is None:
             return
         request, job, worker = located
+        pcm = message.payload or b""
         try:
             sample_rate = int(message.get("sample_rate"))
             sentence_samples = [int(n) for n in message.get("sentence_samples") or []]
             synth_ms = float(message.get("synth_ms") or 0.0)
-        except (TypeError, ValueError):
-            raise ProtocolError(ErrorCode.MALFORMED, "result header has bad sample_rate/sentence_samples/synth_ms") from None
-        pcm = message.payload or b""
+            batch = int(message.get("batch") or 1)
+        except (TypeError, ValueError, OverflowError):
+            sample_rate = 0
         if len(pcm) % 2 or sample_rate <= 0:
-            raise ProtocolError(ErrorCode.MALFORMED, "result audio must be int16 PCM with a positive sample rate")
+            # The chunk is out of every queue now: fail its request rather than leave it hanging.
+            self._fail(request, ErrorCode.SYNTHESIS_FAILED,
+                       f"chunk {job.chunk.index}: worker {worker.label if worker else '?'} sent a malformed result")
+            raise ProtocolError(ErrorCode.MALFORMED, "result needs int16 PCM, a positive sample_rate and numeric "
+                                "sentence_samples, synth_ms and batch")
         phonemes = str(message.get("phonemes") or "")
         queued_ms = (job.dispatched - job.enqueued) * 1000
         self.metrics.chunks.labels("synthesized").inc()
@@ -425,7 +430,6 @@ class Scheduler:
             self.clock(),
         )
         if worker is not None:
-            batch = int(message.get("batch") or 1)
             worker.batch_sizes[batch] = worker.batch_sizes.get(batch, 0) + 1
         LOGGER.debug("request %s chunk %d: %d chars, queued %.1f ms, synth %.1f ms on %s",
                      request.id, job.chunk.index, len(job.chunk.text), queued_ms, synth_ms,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import signal
@@ -152,9 +153,14 @@ def _read_text(args: argparse.Namespace) -> str:
     return args.text
 
 
-def _stdin_lines() -> Iterator[str]:
-    for line in sys.stdin:
-        yield line
+def _stdin_pieces() -> Iterator[str]:
+    """Stdin text as each write arrives, not line by line: an LLM piping tokens without newlines is spoken early."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    while data := sys.stdin.buffer.read1(65536):
+        if text := decoder.decode(data):
+            yield text
+    if tail := decoder.decode(b"", final=True):
+        yield tail
 
 
 def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,9 +169,10 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.service import EmbeddedService
     from workers.engine import resolve_model
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
     if args.output != "-":
         check_output_path(args.output)
-    source: Any = _stdin_lines() if (args.stream and args.file == "-") else _read_text(args)
+    source: Any = _stdin_pieces() if (args.stream and args.file == "-") else _read_text(args)
     options = {
         "use_cache": not args.no_cache,
         "voice": Path(args.voice).name.removesuffix(".onnx") if (args.voice and args.connect) else None,

@@ -1,0 +1,793 @@
+"""Reliability and security: under faults, load and bad input the service keeps working,
+loses nothing it accepted, and lets in only whom it should.
+
+Everything here runs real processes (``swtts serve``, ``swtts worker``, ``swtts say``), real
+ZeroMQ sockets on loopback and the real voice. Synthesis is made cheap where its content does
+not matter (``length_scale=0.3``, no noise, no cache). Waits are bounded polls for a state;
+no assertion depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from broker.protocol import MAX_HEADER_BYTES, PROTOCOL_VERSION, Message, MsgType, decode, encode
+from config import Settings, load_settings
+from pipeline.client import AsyncClient, AudioChunk, Client, TTSError
+from tests.conftest import ARTICLE, REPO, free_port
+from tests.crash_worker import MARKER_ENV
+
+pytestmark = pytest.mark.e2e
+
+FAST: dict[str, Any] = {"length_scale": 0.3, "noise_scale": 0.0, "noise_w": 0.0, "use_cache": False}
+FAST_PARAMS = {"length_scale": 0.3, "noise_scale": 0.0, "noise_w": 0.0}
+MAX_TEXT_CHARS = 3000
+START_TIMEOUT_S = 120.0
+
+
+# ----- processes ----------------------------------------------------------------------------
+
+
+def write_config(path: Path, **sections: dict[str, Any]) -> Path:
+    """A TOML config: no cache, quick heartbeats, one thread per worker, plus ``sections``."""
+    merged: dict[str, dict[str, Any]] = {
+        "cache": {"enabled": False},
+        "service": {"heartbeat_interval_s": 0.5, "heartbeat_liveness": 4},
+        "voice": {"threads": 1},
+    }
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    lines: list[str] = []
+    for name, values in merged.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll until ``predicate`` returns something truthy; fail naming ``what`` if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Processes:
+    """Every process a test starts; whatever is still running at teardown is stopped."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], log_name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with open(self.directory / log_name, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, *args], cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class Service:
+    """``swtts serve`` on a loopback TCP port, with its own config and log file."""
+
+    def __init__(self, processes: Processes, config: Path, workers: int, endpoint: str | None = None,
+                 log_level: str = "INFO") -> None:
+        self.processes = processes
+        self.config = config
+        self.workers = workers
+        self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
+        self.settings: Settings = load_settings(config)
+        self.log = processes.directory / f"serve-{uuid.uuid4().hex[:6]}.log"
+        self.process = processes.start(
+            ["-m", "pipeline.cli", "--log-level", log_level, "serve", "--bind", self.endpoint,
+             "--workers", str(workers), "--config", str(config)],
+            self.log.name,
+        )
+
+    def client(self, **service: Any) -> Client:
+        """A client of this service; ``service`` overrides ``[service]`` settings (timeouts)."""
+        overrides = {f"service__{key}": value for key, value in service.items()}
+        return Client(self.endpoint, self.settings.override(**overrides))
+
+    def wait_ready(self, workers: int) -> None:
+        with self.client() as client:
+            def ready() -> bool:
+                assert self.process.poll() is None, f"serve exited early:\n{self.log_text()}"
+                try:
+                    return client.ping(timeout_s=1.0)["ready"] >= workers
+                except TTSError:
+                    return False
+
+            wait_for(ready, START_TIMEOUT_S, f"{workers} ready worker(s)")
+
+    def status(self) -> dict[str, Any]:
+        with self.client() as client:
+            return client.status(timeout_s=10.0)
+
+    def worker_pids(self, state: str | None = None) -> set[int]:
+        return {int(w["worker"].rsplit(":", 1)[1]) for w in self.status()["workers"] if state in (None, w["state"])}
+
+    def wait_idle(self) -> dict[str, Any]:
+        """Wait for an empty queue; returns the status that showed it."""
+        def idle() -> dict[str, Any] | None:
+            status = self.status()
+            return status if status["queue"] == {"requests": 0, "pending_chunks": 0, "in_flight_chunks": 0} else None
+
+        return wait_for(idle, 60.0, "the broker's queue to drain")
+
+    def log_text(self, tail: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-tail:]
+
+
+def start_worker(processes: Processes, endpoint: str, config: Path, module: str = "pipeline.cli",
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    args = ["-m", module] + (["worker"] if module == "pipeline.cli" else [])
+    return processes.start([*args, "--connect", endpoint, "--config", str(config)],
+                           f"worker-{uuid.uuid4().hex[:6]}.log", env)
+
+
+def swtts(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` is a running (not zombie) swtts process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z" and b"pipeline.cli" in cmdline
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def assert_complete(chunks: list[AudioChunk], document: str) -> None:
+    """Every chunk exactly once, in order, with audio, together covering the document."""
+    assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
+    assert all(chunk.pcm for chunk in chunks)
+    assert chunks[-1].total == len(chunks)
+    assert squash("".join(chunk.text for chunk in chunks)) == squash(document)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    running = Processes(tmp_path)
+    yield running
+    running.stop_all()
+
+
+# ----- a raw peer, for what the Client would never send --------------------------------------
+
+
+class RawPeer:
+    """A bare DEALER speaking (or breaking) the wire protocol directly."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+    def send(self, frames: list[bytes]) -> None:
+        self.socket.send_multipart(frames)
+
+    def next(self, accept: Callable[[Message], bool], timeout: float = 30.0) -> Message:
+        """The next message ``accept`` wants, skipping heartbeats, audio and the like."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self.socket.poll(left * 1000):
+                message = decode(self.socket.recv_multipart())
+                if accept(message):
+                    return message
+        raise AssertionError("no answer from the broker")
+
+    def error_after(self, frames: list[bytes]) -> Message:
+        self.send(frames)
+        return self.next(lambda m: m.type is MsgType.ERROR and m.get("code") != "unknown_peer")
+
+    def ping(self, timeout: float = 30.0) -> dict[str, Any]:
+        echo = uuid.uuid4().hex
+        self.send(encode(MsgType.PING, {"echo": echo}))
+        return self.next(lambda m: m.type is MsgType.REPLY and m.get("echo") == echo, timeout).fields
+
+    def outcome(self, request_id: str, timeout: float = 60.0) -> Message:
+        """The final word (done or error) on one request."""
+        return self.next(lambda m: m.get("id") == request_id and m.type in (MsgType.DONE, MsgType.ERROR), timeout)
+
+
+def submit(text: bytes | None, request_id: str | None = None, **fields: Any) -> list[bytes]:
+    header = {"id": request_id or uuid.uuid4().hex, "part": 0, "more": False, "params": FAST_PARAMS,
+              "cache": False, **fields}
+    return encode(MsgType.SUBMIT, header, text)
+
+
+def raw_header(header: bytes, payload: bytes | None = b"Hello.") -> list[bytes]:
+    return [header] + ([payload] if payload is not None else [])
+
+
+# ----- a shared service for the cheap tests ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One broker and one worker for the bad-input, fuzz and deadline tests."""
+    directory = tmp_path_factory.mktemp("shared")
+    processes = Processes(directory)
+    config = write_config(directory / "config.toml", service={"max_text_chars": MAX_TEXT_CHARS})
+    service = Service(processes, config, workers=1)
+    try:
+        service.wait_ready(1)
+        yield service
+    finally:
+        processes.stop_all()
+
+
+def speaks(service: Service) -> None:
+    """The service still answers a normal request completely."""
+    with service.client() as client:
+        result = client.synthesize("Still here. Still speaking.", **FAST)
+    assert_complete(result.chunks, "Still here. Still speaking.")
+
+
+# ----- workers dying --------------------------------------------------------------------------
+
+
+def test_worker_killed_mid_document_loses_nothing_and_is_restarted(processes: Processes, tmp_path: Path) -> None:
+    service = Service(processes, write_config(tmp_path / "config.toml"), workers=2)
+    service.wait_ready(2)
+    original = service.worker_pids()
+    killed: list[int] = []
+
+    def kill_a_busy_worker(chunk: AudioChunk) -> None:
+        if chunk.index == 2:
+            victim = min(service.worker_pids("busy"))
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    with service.client() as client:
+        result = client.synthesize(ARTICLE, on_chunk=kill_a_busy_worker, max_chunk_chars=200, **FAST)
+    assert_complete(result.chunks, ARTICLE)
+    assert killed and killed[0] in original
+
+    def restarted() -> dict[str, Any] | None:
+        status = service.status()
+        ready = {int(w["worker"].rsplit(":", 1)[1]) for w in status["workers"] if w["state"] == "ready"}
+        return status if len(ready) == 2 and ready - original else None
+
+    status = wait_for(restarted, START_TIMEOUT_S, "the supervisor to restart the killed worker")
+    dead = [w for w in status["workers"] if w["state"] == "dead" and w["worker"].endswith(f":{killed[0]}")]
+    assert len(dead) == 1, status["workers"]
+    assert dead[0]["in_flight"] >= 1, "the killed worker held a chunk, which had to be re-queued"
+
+
+def test_poison_chunk_fails_its_request_after_max_attempts(processes: Processes, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", service={"max_attempts": 3})
+    service = Service(processes, config, workers=0)
+    marker = "Poison pill"
+    crashers = [start_worker(processes, service.endpoint, config, "tests.crash_worker", {MARKER_ENV: marker})
+                for _ in range(3)]
+    service.wait_ready(3)
+    with service.client() as client:
+        with pytest.raises(TTSError) as failure:
+            client.synthesize(f"{marker} in this sentence kills every worker that speaks it.", **FAST)
+    assert failure.value.code == "worker_lost"
+    assert "tried 3 times" in failure.value.message
+    assert [process.wait(timeout=30) for process in crashers] == [-signal.SIGKILL] * 3
+    assert len([w for w in service.status()["workers"] if w["state"] == "dead"]) == 3
+    start_worker(processes, service.endpoint, config)
+    service.wait_ready(1)
+    speaks(service)
+    service.wait_idle()
+
+
+# ----- the broker going away ------------------------------------------------------------------
+
+
+def test_client_and_workers_survive_a_broker_restart(processes: Processes, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", service={"reconnect_initial_s": 0.1, "reconnect_max_s": 1.0})
+    first = Service(processes, config, workers=0)
+    worker = start_worker(processes, first.endpoint, config)
+    first.wait_ready(1)
+    document = ARTICLE[:1500].rsplit(".", 1)[0] + "."
+    received = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_chunk(chunk: AudioChunk) -> None:
+        if chunk.index == 1:
+            received.set()
+
+    def speak() -> None:
+        try:
+            with first.client(client_timeout_s=1.5, client_retries=20) as client:
+                outcome["result"] = client.synthesize(document, on_chunk=on_chunk, max_chunk_chars=100, **FAST)
+        except Exception as exc:  # reported by the main thread
+            outcome["error"] = exc
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    assert received.wait(START_TIMEOUT_S), "no audio before the restart"
+    first.process.kill()
+    first.process.wait()
+    second = Service(processes, config, workers=0, endpoint=first.endpoint)
+    speaker.join(START_TIMEOUT_S)
+    assert not speaker.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert_complete(outcome["result"].chunks, document)
+    assert "done:" in second.log_text(), "the client resubmitted to the new broker, which finished the request"
+    assert worker.poll() is None, "the worker lived through the restart"
+    assert second.worker_pids() == {worker.pid}, "the worker re-registered with the new broker"
+    with second.client() as client:
+        late = client.synthesize("Served after the restart.", **FAST)
+    assert late.chunks[0].worker.endswith(f":{worker.pid}")
+
+
+def test_client_gives_up_clearly_when_the_broker_never_returns(processes: Processes, tmp_path: Path) -> None:
+    service = Service(processes, write_config(tmp_path / "config.toml", service={"heartbeat_interval_s": 0.25}),
+                      workers=0)
+    wait_for(lambda: service.status(), 60.0, "the broker")
+    outcome: dict[str, Any] = {}
+
+    def speak() -> None:
+        try:
+            with service.client(client_timeout_s=2.0, client_retries=2) as client:
+                client.synthesize("Nobody will ever say this.", **FAST)
+        except TTSError as exc:
+            outcome["error"] = exc
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    wait_for(lambda: service.status()["queue"]["requests"] == 1, 30.0, "the request to be queued")
+    time.sleep(3.0)
+    assert speaker.is_alive() and not outcome, "broker heartbeats keep a waiting client from giving up"
+    service.process.kill()
+    speaker.join(60)
+    assert not speaker.is_alive()
+    error = outcome["error"]
+    assert error.code == "unavailable"
+    assert "after 2 retries" in error.message and service.endpoint in error.message
+
+
+def test_unreachable_broker_is_a_clear_error() -> None:
+    settings = load_settings().override(service__client_timeout_s=0.3, service__client_retries=1)
+    with Client(f"tcp://127.0.0.1:{free_port()}", settings) as client:
+        with pytest.raises(TTSError) as failure:
+            client.synthesize("Anyone there?")
+        assert failure.value.code == "unavailable"
+        with pytest.raises(TTSError) as no_ping:
+            client.ping(timeout_s=0.3)
+        assert no_ping.value.code == "unavailable"
+
+
+# ----- deadlines and load ---------------------------------------------------------------------
+
+
+def test_tiny_deadline_times_out_and_the_service_goes_on(shared: Service) -> None:
+    with shared.client() as client:
+        with pytest.raises(TTSError) as failure:
+            client.synthesize(ARTICLE[:2000], deadline_s=0.001, **FAST)
+    assert failure.value.code == "timeout"
+    assert "deadline" in failure.value.message
+    speaks(shared)
+    shared.wait_idle()
+
+
+def test_flood_beyond_the_queue_bound_is_busy_not_lost(processes: Processes, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", service={"max_queued_chunks": 8})
+    service = Service(processes, config, workers=1)
+    service.wait_ready(1)
+    text = b"First sentence here. Second sentence there. Third one ends it."
+    peer = RawPeer(service.endpoint)
+    ids = [uuid.uuid4().hex for _ in range(12)]
+    audio: dict[str, list[int]] = {request_id: [] for request_id in ids}
+    outcomes: dict[str, Message] = {}
+
+    def record(message: Message) -> bool:
+        if message.type is MsgType.AUDIO:
+            audio[message.get("id")].append(message.get("index"))
+        elif message.type in (MsgType.DONE, MsgType.ERROR):
+            outcomes[message.get("id")] = message
+        return len(outcomes) == len(ids)
+
+    try:
+        for request_id in ids:
+            peer.send(submit(text, request_id, max_chunk_chars=25, first_chunk_chars=25))
+        peer.next(record, timeout=START_TIMEOUT_S)
+    finally:
+        peer.close()
+    busy = [i for i, m in outcomes.items() if m.type is MsgType.ERROR]
+    done = [i for i, m in outcomes.items() if m.type is MsgType.DONE]
+    assert busy and done
+    assert {outcomes[i].get("code") for i in busy} == {"busy"}
+    assert all("Retry later" in outcomes[i].get("error") for i in busy)
+    assert all(audio[i] == [] for i in busy)
+    assert all(audio[i] == list(range(outcomes[i].get("chunks"))) and len(audio[i]) > 1 for i in done)
+    status = service.wait_idle()
+    assert status["workers"][0]["state"] == "ready"
+    speaks(service)
+
+
+# ----- bad input ------------------------------------------------------------------------------
+
+
+BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
+    "empty text": (submit(b""), "empty_text"),
+    "whitespace only": (submit(b" \n\t  \n"), "empty_text"),
+    "no text frame": (submit(None), "malformed"),
+    "invalid utf-8": (submit(b"Hello \xff\xfe world."), "bad_utf8"),
+    "truncated utf-8": (submit("Caf\u00e9".encode()[:-1]), "bad_utf8"),
+    "overlong utf-8": (submit(b"A \xc0\xaf slash."), "bad_utf8"),
+    "NUL": (submit(b"Hello\x00world."), "control_chars"),
+    "escape": (submit(b"Hello \x1b[31mred\x1b[0m."), "control_chars"),
+    "C1 control": (submit("Hello \u0085 there.".encode()), "control_chars"),
+    "over max_text_chars": (submit(b"word " * (MAX_TEXT_CHARS // 5 + 1)), "too_long"),
+    "unknown voice": (submit(b"Hello.", voice="xx_XX-nobody-low"), "unknown_voice"),
+    "voice not a string": (submit(b"Hello.", voice=["a"]), "bad_param"),
+    "negative length_scale": (submit(b"Hello.", params={"length_scale": -1.0}), "bad_param"),
+    "negative noise_scale": (submit(b"Hello.", params={"noise_scale": -0.5}), "bad_param"),
+    "zero length_scale": (submit(b"Hello.", params={"length_scale": 0}), "bad_param"),
+    "infinite scale": (raw_header(b'{"v":1,"t":"submit","id":"inf","params":{"length_scale":1e999}}'), "bad_param"),
+    "NaN scale": (raw_header(b'{"v":1,"t":"submit","id":"nan","params":{"length_scale":NaN}}'), "malformed"),
+    "scale as text": (submit(b"Hello.", params={"noise_w": "loud"}), "bad_param"),
+    "unknown parameter": (submit(b"Hello.", params={"pitch": 2}), "bad_param"),
+    "params not an object": (submit(b"Hello.", params=[1, 2]), "bad_param"),
+    "unknown speaker": (submit(b"Hello.", params={"speaker": 7}), "bad_param"),
+    "negative speaker": (submit(b"Hello.", params={"speaker": -1}), "bad_param"),
+    "negative deadline": (submit(b"Hello.", deadline_s=-1), "bad_param"),
+    "tiny chunks": (submit(b"Hello.", max_chunk_chars=5), "bad_param"),
+    "no request id": (submit(b"Hello.", id=""), "malformed"),
+    "negative part": (submit(b"Hello.", part=-1), "malformed"),
+    "part of nothing": (submit(b"Hello.", part=3), "unknown_request"),
+    "not JSON": (raw_header(b"hello broker"), "malformed"),
+    "truncated header": (raw_header(b'{"v":1,"t":"sub'), "malformed"),
+    "header is a list": (raw_header(b'[1,"submit"]'), "malformed"),
+    "header not UTF-8": (raw_header(b'{"v":1,"t":"\xff"}'), "malformed"),
+    "empty frame": ([b""], "malformed"),
+    "three frames": (submit(b"Hello.") + [b"extra"], "malformed"),
+    "oversized header": ([b'{"v":1,"t":"ping","pad":"' + b"x" * MAX_HEADER_BYTES + b'"}'], "malformed"),
+    "deep nesting": ([b'{"v":1,"t":"ping","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}"], "malformed"),
+    "wrong version": (raw_header(json.dumps({"v": PROTOCOL_VERSION + 1, "t": "submit", "id": "v"}).encode()), "version"),
+    "no version": (raw_header(b'{"t":"ping"}', None), "version"),
+    "unknown type": (raw_header(b'{"v":1,"t":"frobnicate"}', None), "unknown_type"),
+    "no type": (raw_header(b'{"v":1}', None), "unknown_type"),
+    "broker-only type": (encode(MsgType.AUDIO, {"id": "x", "index": 0}, b"\x00\x00"), "unknown_type"),
+    "ready without voice": (encode(MsgType.READY, {"capacity": 1}), "malformed"),
+    "ready with bad capacity": (encode(MsgType.READY, {"name": "v", "voice_hash": "h", "capacity": 10**6}),
+                                "malformed"),
+    "ready with bad sample rate": (encode(MsgType.READY, {"name": "v", "voice_hash": "h", "sample_rate": "fast",
+                                                          "num_speakers": 1}), "malformed"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_a_clear_error_code(shared: Service, case: str) -> None:
+    frames, code = BAD_INPUTS[case]
+    peer = RawPeer(shared.endpoint)
+    try:
+        error = peer.error_after(frames)
+        assert error.get("code") == code, error.fields
+        assert error.get("error"), "every error says what is wrong"
+        assert peer.ping()["workers"] == 1, "the broker keeps serving (and enrolled no bogus worker)"
+    finally:
+        peer.close()
+
+
+def test_duplicate_request_id_is_refused(shared: Service) -> None:
+    peer = RawPeer(shared.endpoint)
+    try:
+        request_id = uuid.uuid4().hex
+        peer.send(submit(b"An open stream.", request_id, more=True))
+        peer.next(lambda m: m.type is MsgType.ACCEPTED)
+        assert peer.error_after(submit(b"Again.", request_id)).get("code") == "duplicate_request"
+        peer.send(encode(MsgType.CANCEL, {"id": request_id}))
+        assert peer.outcome(request_id).get("code") == "cancelled"
+    finally:
+        peer.close()
+
+
+def test_only_the_chunks_worker_may_answer_for_it(shared: Service) -> None:
+    """Another peer cannot fail, or slip audio into, someone else's request."""
+    owner, blocker, intruder = (RawPeer(shared.endpoint) for _ in range(3))
+    request_id, blocking_id = uuid.uuid4().hex, uuid.uuid4().hex
+    try:
+        owner.send(submit(b"A stream that stays open.", request_id, more=True))
+        owner.next(lambda m: m.type is MsgType.AUDIO and m.get("index") == 0)
+        blocker.send(submit(ARTICLE[:600].encode(), blocking_id, params={}))  # keeps the one worker busy
+        blocker.next(lambda m: m.type is MsgType.ACCEPTED)
+        owner.send(submit(b"And its last part.", request_id, part=1, more=False))
+        owner.next(lambda m: m.type is MsgType.ACCEPTED and m.get("part") == 1)
+        for forged in (encode(MsgType.RESULT, {"chunk": f"{request_id}:1", "sample_rate": 22050}, b"\x00\x00" * 99),
+                       encode(MsgType.FAILED, {"chunk": f"{request_id}:1", "error": "forged"}),
+                       encode(MsgType.FAILED, {"chunk": f"{request_id}:0", "error": "forged"})):
+            intruder.send(forged)
+            assert intruder.next(lambda m: m.type is MsgType.ERROR).get("code") == "unknown_peer"
+        blocker.send(encode(MsgType.CANCEL, {"id": blocking_id}))
+        audio = owner.next(lambda m: m.type is MsgType.AUDIO and m.get("index") == 1)
+        assert audio.get("text") == "And its last part." and audio.get("worker") != "?"
+        assert owner.outcome(request_id).type is MsgType.DONE
+    finally:
+        for peer in (owner, blocker, intruder):
+            peer.close()
+
+
+@pytest.mark.parametrize("answer", ["failed", "odd-length pcm", "bad header"])
+def test_a_worker_that_cannot_speak_a_chunk_fails_its_request_clearly(shared: Service, answer: str) -> None:
+    """A worker's failure or garbage never leaves the producer waiting for the deadline."""
+    worker, producer = RawPeer(shared.endpoint), RawPeer(shared.endpoint)
+    voice = f"fake-{uuid.uuid4().hex[:6]}"
+    request_id = uuid.uuid4().hex
+    try:
+        worker.send(encode(MsgType.READY, {"name": voice, "voice_hash": voice, "sample_rate": 22050,
+                                           "num_speakers": 1, "capacity": 1}))
+        assert voice in worker.ping()["voices"]  # the broker has the READY before the request comes
+        producer.send(submit(b"A chunk for the fake worker.", request_id, voice=voice))
+        task = worker.next(lambda m: m.type is MsgType.TASK)
+        header = {"chunk": task.get("chunk"), "sample_rate": 22050}
+        worker.send({
+            "failed": encode(MsgType.FAILED, {"chunk": task.get("chunk"), "error": "voice exploded"}),
+            "odd-length pcm": encode(MsgType.RESULT, header, b"\x00" * 7),
+            "bad header": encode(MsgType.RESULT, {**header, "sentence_samples": ["many"]}, b"\x00\x00"),
+        }[answer])
+        error = producer.outcome(request_id)
+        assert error.type is MsgType.ERROR and error.get("code") == "synthesis_failed", error.fields
+        assert ("voice exploded" if answer == "failed" else "malformed result") in error.get("error")
+        worker.send(encode(MsgType.DISCONNECT))
+        assert voice not in worker.ping()["voices"]
+    finally:
+        worker.close()
+        producer.close()
+
+
+def test_client_rejects_bad_input_before_sending(shared: Service) -> None:
+    with shared.client() as client:
+        for text, code in [("", "empty_text"), ("  \n ", "empty_text"), ("a\x00b", "control_chars"),
+                           ("x" * (MAX_TEXT_CHARS + 1), "too_long")]:
+            with pytest.raises(TTSError) as failure:
+                client.synthesize(text)
+            assert failure.value.code == code
+        for options in [{"length_scale": -1.0}, {"noise_scale": math.nan}, {"volume": math.inf}, {"speaker": -2}]:
+            with pytest.raises(TTSError) as failure:
+                client.synthesize("Hello.", **options)
+            assert failure.value.code == "bad_param"
+        with pytest.raises(TTSError) as failure:
+            client.synthesize("Hello.", voice="xx_XX-nobody-low")
+        assert failure.value.code == "unknown_voice"
+
+
+def test_after_all_bad_input_a_normal_request_succeeds(shared: Service) -> None:
+    speaks(shared)
+    assert shared.process.poll() is None
+
+
+# ----- fuzzing the wire protocol --------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+_FIELDS = ["id", "part", "more", "params", "voice", "cache", "deadline_s", "max_chunk_chars", "first_chunk_chars",
+           "chunk", "capacity", "name", "voice_hash", "sample_rate", "num_speakers", "echo", "error",
+           "sentence_samples", "synth_ms", "batch", "phonemes"]
+_headers = st.builds(
+    lambda base, extra: {**extra, **base},
+    st.fixed_dictionaries({}, optional={
+        "v": st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 0, 2, "1", None, 1.5]),
+        "t": st.sampled_from([t.value for t in MsgType] + ["", "PING", "nope"]),
+    }),
+    st.dictionaries(st.sampled_from(_FIELDS), _json | st.sampled_from([0, 1, "r:0", "x"]), max_size=5),
+)
+_payloads = st.lists(st.binary(max_size=120) | st.text(max_size=120).map(str.encode), max_size=2)
+_structured = st.builds(lambda header, payload: [json.dumps(header).encode(), *payload], _headers, _payloads)
+_raw = st.lists(st.binary(max_size=200), min_size=1, max_size=4)
+_VALID_HEADERS: list[dict[str, Any]] = [
+    {"t": "submit", "id": "fz", "part": 0, "more": False, "params": FAST_PARAMS, "cache": False},
+    {"t": "submit", "id": "fz", "part": 0, "more": True, "params": FAST_PARAMS, "deadline_s": 30},
+    {"t": "submit", "id": "fz", "part": 1, "more": False},
+    {"t": "cancel", "id": "fz"},
+    {"t": "ready", "name": "fz-voice", "voice_hash": "fz", "sample_rate": 22050, "num_speakers": 1, "capacity": 1},
+    {"t": "result", "chunk": "fz:0", "sample_rate": 22050, "sentence_samples": [1], "synth_ms": 1.0},
+    {"t": "failed", "chunk": "fz:0", "error": "fz"},
+    {"t": "heartbeat"}, {"t": "disconnect"}, {"t": "ping"}, {"t": "status"}, {"t": "cache_stats"},
+]
+
+
+def _mutate(base: dict[str, Any], key: str, value: Any, drop: bool) -> dict[str, Any]:
+    header = {"v": PROTOCOL_VERSION, **base}
+    if drop:
+        header.pop(key, None)
+    else:
+        header[key] = value
+    return header
+
+
+_near_valid = st.builds(
+    lambda header, payload: [json.dumps(header).encode(), *payload],
+    st.builds(_mutate, st.sampled_from(_VALID_HEADERS), st.sampled_from(["t", "v", *_FIELDS]), _json, st.booleans()),
+    _payloads,
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_peer(shared: Service) -> Iterator[RawPeer]:
+    peer = RawPeer(shared.endpoint)
+    yield peer
+    peer.close()
+
+
+@hypothesis_settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames=st.one_of(_near_valid, _structured, _raw))
+def test_fuzzed_frames_never_break_the_broker(fuzz_peer: RawPeer, frames: list[bytes]) -> None:
+    fuzz_peer.send(frames)
+    assert fuzz_peer.ping()["workers"] >= 1
+
+
+def test_after_fuzzing_the_service_still_speaks(shared: Service, fuzz_peer: RawPeer) -> None:
+    fuzz_peer.close()
+    shared.wait_idle()
+    speaks(shared)
+    assert shared.process.poll() is None
+    assert "internal error" not in shared.log_text(tail=10**9), "every bad message is refused by a rule, not a crash"
+
+
+# ----- security -------------------------------------------------------------------------------
+
+
+def test_curve_lets_in_only_allowed_keys(processes: Processes, tmp_path: Path) -> None:
+    keys, strangers = tmp_path / "keys", tmp_path / "strangers"
+    made = swtts("keys", str(keys))
+    assert made.returncode == 0, made.stderr
+    assert swtts("keys", str(strangers), "--name", "intruder").returncode == 0
+    assert sorted(p.name for p in (keys / "allowed").iterdir()) == ["client.key", "worker.key"]
+    assert (keys / "server.key_secret").stat().st_mode & 0o077 == 0, "secret keys are private"
+    server = {"server_secret": str(keys / "server.key_secret"), "allowed_clients": str(keys / "allowed"),
+              "server_public": str(keys / "server.key"), "client_secret": str(keys / "worker.key_secret")}
+    config = write_config(tmp_path / "server.toml", security=server)
+    service = Service(processes, config, workers=1, log_level="DEBUG")
+
+    def as_client(secret: Path | None) -> Settings:
+        security = {"security__server_public": str(keys / "server.key"),
+                    "security__client_secret": str(secret) if secret else ""}
+        return load_settings(write_config(tmp_path / "client.toml")).override(
+            service__client_timeout_s=1.0, service__client_retries=1, **(security if secret else {}))
+
+    allowed = as_client(keys / "client.key_secret")
+    with Client(service.endpoint, allowed) as client:
+        wait_for(lambda: _ping_ready(client), START_TIMEOUT_S, "the CURVE broker and its worker")
+        assert client.synthesize("Only friends may speak.", **FAST).duration_s > 0
+    for stranger in (as_client(strangers / "intruder.key_secret"), as_client(None)):
+        with Client(service.endpoint, stranger) as client:
+            with pytest.raises(TTSError) as refused:
+                client.synthesize("Let me in.", **FAST)
+            assert refused.value.code == "unavailable"
+            with pytest.raises(TTSError):  # answers (no), rather than hanging on the refused socket
+                client.ping(timeout_s=0.5)
+            with pytest.raises(TTSError):
+                list(client.stream(iter(["Let me ", "in. ", "Please, ", "let me in."]), **FAST))
+        with pytest.raises(TTSError) as refused:
+            asyncio.run(AsyncClient(service.endpoint, stranger).synthesize("Let me in.", **FAST))
+        assert refused.value.code == "unavailable"
+
+    rogue = write_config(tmp_path / "rogue.toml", security={
+        "server_public": str(keys / "server.key"), "client_secret": str(strangers / "intruder.key_secret")})
+    denials = service.log_text(tail=10**9).count("DENIED")
+    intruder = start_worker(processes, service.endpoint, rogue)
+    wait_for(lambda: service.log_text(tail=10**9).count("DENIED") > denials, START_TIMEOUT_S,
+             "the rogue worker's refusal")
+    with Client(service.endpoint, allowed) as client:
+        assert client.ping()["workers"] == 1, "a worker with an unknown key never joins"
+        assert client.synthesize("Still only friends.", **FAST).duration_s > 0
+    intruder.send_signal(signal.SIGTERM)
+    assert intruder.wait(timeout=30) == 0, "a refused worker still stops cleanly"
+
+
+def _ping_ready(client: Client) -> bool:
+    try:
+        return client.ping(timeout_s=1.0)["ready"] >= 1
+    except TTSError:
+        return False
+
+
+def test_public_bind_without_keys_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml")
+    done = swtts("serve", "--bind", f"tcp://0.0.0.0:{free_port()}", "--workers", "0", "--config", str(config),
+                 timeout=60)
+    assert done.returncode != 0
+    assert "refusing to bind" in done.stderr and "CURVE" in done.stderr
+    half = write_config(tmp_path / "half.toml", security={"server_secret": str(tmp_path / "server.key_secret")})
+    done = swtts("serve", "--bind", f"tcp://127.0.0.1:{free_port()}", "--workers", "0", "--config", str(half))
+    assert done.returncode != 0 and "allowed_clients is empty" in done.stderr
+
+
+# ----- shutdown -------------------------------------------------------------------------------
+
+
+def test_sigterm_fails_in_flight_requests_clearly_and_leaves_no_worker(processes: Processes, tmp_path: Path) -> None:
+    service = Service(processes, write_config(tmp_path / "config.toml"), workers=2)
+    service.wait_ready(2)
+    workers = service.worker_pids()
+    started = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def speak() -> None:
+        try:
+            with service.client() as client:
+                client.synthesize(ARTICLE, on_chunk=lambda chunk: started.set(), use_cache=False)
+        except TTSError as exc:
+            outcome["error"] = exc
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    assert started.wait(START_TIMEOUT_S)
+    service.process.send_signal(signal.SIGTERM)
+    speaker.join(60)
+    assert not speaker.is_alive(), "the client must not hang"
+    error = outcome["error"]
+    assert error.code == "unavailable" and "shutting down" in error.message
+    assert service.process.wait(timeout=60) == 0, service.log_text()
+    assert len(workers) == 2 and not [pid for pid in workers if alive(pid)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_say_leaves_no_partial_file(shared: Service, tmp_path: Path, signum: int) -> None:
+    source, folder = tmp_path / "article.txt", tmp_path / "out"
+    source.write_text(ARTICLE[: MAX_TEXT_CHARS - 100])
+    folder.mkdir()
+    out = folder / "article.wav"
+    say = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "say", "--connect", shared.endpoint, "--file", str(source), "-o", str(out),
+         "--stream", "--no-cache", "--config", str(shared.config)],
+        cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(lambda: list(folder.iterdir()) or say.poll() is not None, START_TIMEOUT_S, "say to start writing")
+        assert say.poll() is None, f"say ended before it could be interrupted: {say.communicate()[1]}"
+        say.send_signal(signum)
+        code = say.wait(timeout=60)
+    finally:
+        if say.poll() is None:
+            say.kill()
+    assert code == 130, say.communicate()[1]
+    assert list(folder.iterdir()) == [], "no temporary or partial file is left"
+    shared.wait_idle()
