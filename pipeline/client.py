@@ -13,6 +13,7 @@ part by part, chunks already received skipped, a bounded number of times, then a
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
@@ -33,7 +34,9 @@ from pipeline.assembly import assemble, write_audio
 from pipeline.segmenter import SentenceSegmenter
 
 TextSource = str | Iterable[str]
+LOGGER = logging.getLogger(__name__)
 _POLL_S = 0.05
+_FEED_POLL_S = 0.01  # while tokens stream in, pick up each new sentence within 10 ms
 
 
 class TTSError(RuntimeError):
@@ -267,7 +270,7 @@ class Client:
 
     def _ask(self, msg_type: MsgType, timeout_s: float, fields: dict[str, Any] | None = None) -> dict[str, Any]:
         socket = self._connected()
-        socket.send_multipart(encode(msg_type, fields))
+        _send_nowait(socket, encode(msg_type, fields))
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if not socket.poll(left * 1000):
@@ -293,6 +296,16 @@ def check_text_or_raise(text: str, max_chars: int) -> None:
         check_text(text, max_chars)
     except ProtocolError as exc:
         raise TTSError(exc.code.value, exc.message) from None
+
+
+def _send_nowait(socket: zmq.Socket, frames: list[bytes]) -> None:
+    """Send without blocking. A DEALER the broker refused (CURVE) has no pipe, so a blocking
+    send would hang for good; a message dropped here is covered by the Lazy-Pirate timeout and
+    retry, which replays the request on a fresh socket."""
+    try:
+        socket.send_multipart(frames, zmq.NOBLOCK)
+    except zmq.Again:
+        LOGGER.debug("no connection to the broker; a message is dropped (a retry replays it)")
 
 
 def _dealer(context: zmq.Context, endpoint: str, settings: Settings) -> zmq.Socket:
@@ -328,18 +341,20 @@ class AudioStream(Iterator[AudioChunk]):
         conversation = self.conversation
         socket = self.client._connected()
         feeder = _TokenFeeder(text, self.client.settings) if not isinstance(text, str) else None
+        conversation.started = time.perf_counter()  # received_ms counts from the first next(), when the request goes out
         if feeder is None:
-            socket.send_multipart(conversation.part(text, more=False))
+            _send_nowait(socket, conversation.part(text, more=False))
         heard = time.monotonic()
         retries = 0
         try:
             while not conversation.done:
                 if feeder is not None:
                     for piece, more in feeder.ready():
-                        socket.send_multipart(conversation.part(piece, more))
+                        _send_nowait(socket, conversation.part(piece, more))
                     if feeder.failed is not None:
                         raise feeder.failed
-                if socket.poll(_POLL_S * 1000):
+                feeding = feeder is not None and not feeder.finished
+                if socket.poll((_FEED_POLL_S if feeding else _POLL_S) * 1000):
                     while socket.poll(0):
                         chunk = conversation.receive(socket.recv_multipart())
                         heard = time.monotonic()
@@ -350,6 +365,7 @@ class AudioStream(Iterator[AudioChunk]):
                 elif time.monotonic() - heard > service.client_timeout_s:
                     retries += 1
                     if retries > service.client_retries:
+                        self.client._reset()  # the next request must not reuse a socket the broker refused
                         raise TTSError(
                             ErrorCode.UNAVAILABLE.value,
                             f"the broker at {self.client.endpoint} did not answer for {service.client_timeout_s:g} s "
@@ -358,12 +374,12 @@ class AudioStream(Iterator[AudioChunk]):
                     self.client._reset()
                     socket = self.client._connected()
                     for frames in conversation.replay():
-                        socket.send_multipart(frames)
+                        _send_nowait(socket, frames)
                     heard = time.monotonic()
             self.timings = conversation.timings
         finally:
-            if not conversation.done:
-                socket.send_multipart(conversation.cancel())
+            if not conversation.done and not socket.closed:
+                _send_nowait(socket, conversation.cancel())
             if feeder is not None:
                 feeder.stop()
 
@@ -376,7 +392,7 @@ class _TokenFeeder:
         self.segmenter = SentenceSegmenter(stream.flush_chars, stream.flush_after_s)
         self.max_chars = settings.service.max_text_chars
         self._pieces: queue.Queue[str | None] = queue.Queue()
-        self._finished = False
+        self.finished = False
         self._sent_any = False
         self.failed: BaseException | None = None
         self._stop = threading.Event()
@@ -409,8 +425,8 @@ class _TokenFeeder:
             out.extend(self.segmenter.feed(piece))
         out.extend(self.segmenter.finish() if ended else self.segmenter.poll())
         parts: list[tuple[str | None, bool]] = [(text, True) for text in out if text.strip()]
-        if ended and not self._finished:
-            self._finished = True
+        if ended and not self.finished:
+            self.finished = True
             if not parts and not self._sent_any:
                 self.failed = TTSError(ErrorCode.EMPTY_TEXT.value, "the token stream produced no text")
                 return []
@@ -439,36 +455,65 @@ class AsyncClient:
     async def stream(
         self, text: str | Iterable[str] | AsyncIterable[str], **options: Any
     ) -> AsyncIterator[AudioChunk]:
-        """Async twin of :meth:`Client.stream`; cancelling the consumer cancels the request."""
+        """Async twin of :meth:`Client.stream`; leaving early (``break``, ``aclose()``) cancels the request.
+
+        A plain iterable of tokens is read on the event loop, so it must not block; an LLM
+        client's async iterable is awaited token by token. A silent broker is retried as in
+        the sync client (fresh socket, parts replayed, chunks already received skipped).
+        """
         if isinstance(text, str):
             check_text_or_raise(text, self.settings.service.max_text_chars)
+        service = self.settings.service
         conversation = _Conversation(self._options.fields(**options))
-        socket = _dealer(self.context, self.endpoint, self.settings)
+        link = _AsyncLink(self.context, self.endpoint, self.settings)
+        loop = asyncio.get_running_loop()
         sender: asyncio.Task[None] | None = None
         try:
             if isinstance(text, str):
-                await socket.send_multipart(conversation.part(text, more=False))
+                await link.send(conversation.part(text, more=False))
             else:
-                sender = asyncio.create_task(self._send_tokens(socket, conversation, text))
-            timeout = self.settings.service.client_timeout_s
+                sender = asyncio.create_task(self._send_tokens(link, conversation, text))
+            heard = loop.time()
+            retries = 0
             while not conversation.done:
-                if sender is not None and sender.done() and sender.exception() is not None:
+                if sender is not None and sender.done() and not sender.cancelled() and sender.exception() is not None:
                     raise sender.exception()  # type: ignore[misc]
-                if not await socket.poll(timeout * 1000):
-                    raise TTSError(ErrorCode.UNAVAILABLE.value, f"the broker at {self.endpoint} did not answer for {timeout:g} s")
-                chunk = conversation.receive(await socket.recv_multipart())
-                if chunk is not None:
-                    yield chunk
+                if await link.socket.poll(_POLL_S * 1000):
+                    chunk = conversation.receive(await link.socket.recv_multipart())
+                    heard = loop.time()
+                    if chunk is not None:
+                        yield chunk
+                elif not conversation.parts:
+                    heard = loop.time()  # nothing sent yet (the LLM is still thinking): nothing to wait for
+                elif loop.time() - heard > service.client_timeout_s:
+                    retries += 1
+                    if retries > service.client_retries:
+                        raise TTSError(
+                            ErrorCode.UNAVAILABLE.value,
+                            f"the broker at {self.endpoint} did not answer for {service.client_timeout_s:g} s "
+                            f"after {service.client_retries} retries",
+                        )
+                    LOGGER.warning("broker at %s silent for %.1f s; retrying (%d/%d)", self.endpoint,
+                                   service.client_timeout_s, retries, service.client_retries)
+                    link.reconnect()
+                    for frames in conversation.replay():
+                        await link.send(frames)
+                    heard = loop.time()
         finally:
             if sender is not None:
                 sender.cancel()
-            if not conversation.done:
-                await socket.send_multipart(conversation.cancel())
-            socket.close(linger=100)
+            if not conversation.done and conversation.parts:
+                await link.send(conversation.cancel())
+            link.close(linger_ms=100)
 
     async def _send_tokens(
-        self, socket: zmq.asyncio.Socket, conversation: _Conversation, tokens: Iterable[str] | AsyncIterable[str]
+        self, link: _AsyncLink, conversation: _Conversation, tokens: Iterable[str] | AsyncIterable[str]
     ) -> None:
+        """Cut tokens into sentences and send each as a part as soon as it is complete.
+
+        The next token is awaited without being cancelled, in short slices while text is
+        pending, so a slow stream without punctuation is still flushed after ``flush_after_s``.
+        """
         stream = self.settings.stream
         segmenter = SentenceSegmenter(stream.flush_chars, stream.flush_after_s)
         sent = False
@@ -477,15 +522,58 @@ class AsyncClient:
             nonlocal sent
             for piece in pieces:
                 if piece.strip():
-                    await socket.send_multipart(conversation.part(piece, more=True))
+                    await link.send(conversation.part(piece, more=True))
                     sent = True
 
-        async for token in _aiter(tokens):
-            await send(segmenter.feed(token) + segmenter.poll())
+        iterator = _aiter(tokens)
+        next_token = asyncio.ensure_future(_next_token(iterator))
+        try:
+            while True:
+                wait_s = _POLL_S if segmenter.pending.strip() else None
+                done, _ = await asyncio.wait({next_token}, timeout=wait_s)
+                if not done:
+                    await send(segmenter.poll())
+                    continue
+                token = next_token.result()
+                if token is None:
+                    break
+                await send(segmenter.feed(token) + segmenter.poll())
+                next_token = asyncio.ensure_future(_next_token(iterator))
+        finally:
+            next_token.cancel()
         await send(segmenter.finish())
         if not sent:
             raise TTSError(ErrorCode.EMPTY_TEXT.value, "the token stream produced no text")
-        await socket.send_multipart(conversation.part(None, more=False))
+        await link.send(conversation.part(None, more=False))
+
+
+class _AsyncLink:
+    """The DEALER socket of one async stream, replaced by a fresh one on a Lazy-Pirate retry."""
+
+    def __init__(self, context: zmq.asyncio.Context, endpoint: str, settings: Settings) -> None:
+        self._context = context
+        self._endpoint = endpoint
+        self._settings = settings
+        self.socket: zmq.asyncio.Socket = _dealer(context, endpoint, settings)
+
+    async def send(self, frames: list[bytes]) -> None:
+        """Never wait on the socket, for the reason given at :func:`_send_nowait`."""
+        try:
+            await self.socket.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            LOGGER.debug("no connection to the broker; a message is dropped (a retry replays it)")
+
+    def reconnect(self) -> None:
+        self.socket.close(linger=0)
+        self.socket = _dealer(self._context, self._endpoint, self._settings)
+
+    def close(self, linger_ms: int) -> None:
+        self.socket.close(linger=linger_ms)
+
+
+async def _next_token(iterator: AsyncIterator[str]) -> str | None:
+    """The next token, or None at the end (a task must not end by raising StopAsyncIteration)."""
+    return await anext(iterator, None)
 
 
 async def _aiter(tokens: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[str]:
