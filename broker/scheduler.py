@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from broker.metrics import Metrics
@@ -37,7 +37,7 @@ from broker.protocol import (
 )
 from config import Settings
 from pipeline.cache import AudioCache, CachedAudio, cache_key
-from pipeline.chunker import Chunk, split_text
+from pipeline.chunker import Chunk, looks_complete, split_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -268,7 +268,9 @@ class Scheduler:
         request.text_chars += len(text)
         request.closed = not more
         if chunks and request.jobs and text[: len(text) - len(text.lstrip())].count("\n") >= 2:
-            chunks[0] = Chunk(**{**chunks[0].__dict__, "paragraph_start": True})
+            chunks[0] = replace(chunks[0], paragraph_start=True)
+        if chunks and more and not looks_complete(chunks[-1].text, 0, len(chunks[-1].text)):
+            chunks[-1] = replace(chunks[-1], sentence_end=False)
         now = self.clock()
         for chunk in chunks:
             key = self._chunk_key(request, chunk.text)

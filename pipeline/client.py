@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -438,6 +438,25 @@ class _TokenFeeder:
         self._stop.set()
 
 
+class AsyncAudioStream(AsyncIterator[AudioChunk]):
+    """Async iterator over one request's audio; ``timings`` are filled in when it completes."""
+
+    def __init__(self, generator: AsyncGenerator[AudioChunk, None], conversation: _Conversation) -> None:
+        self._generator = generator
+        self._conversation = conversation
+
+    @property
+    def timings(self) -> dict[str, Any]:
+        return self._conversation.timings
+
+    async def __anext__(self) -> AudioChunk:
+        return await self._generator.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop early: the request is cancelled at the broker."""
+        await self._generator.aclose()
+
+
 class AsyncClient:
     """asyncio producer: ``async for chunk in client.stream(tokens)``; one socket per stream."""
 
@@ -448,13 +467,15 @@ class AsyncClient:
         self._options = _Options(self.settings)
 
     async def synthesize(self, text: str, **options: Any) -> SynthesisResult:
-        chunks = [chunk async for chunk in self.stream(text, **options)]
+        """Speak a whole document and return its assembled audio and timings."""
+        stream = self.stream(text, **options)
+        chunks = [chunk async for chunk in stream]
+        started = time.perf_counter()
         audio = assemble(chunks, self.settings.assembly)
-        return SynthesisResult(audio, chunks[0].sample_rate if chunks else 0, chunks)
+        timings = {**stream.timings, "assembly_ms": round((time.perf_counter() - started) * 1000, 3)}
+        return SynthesisResult(audio, chunks[0].sample_rate if chunks else 0, chunks, timings)
 
-    async def stream(
-        self, text: str | Iterable[str] | AsyncIterable[str], **options: Any
-    ) -> AsyncIterator[AudioChunk]:
+    def stream(self, text: str | Iterable[str] | AsyncIterable[str], **options: Any) -> AsyncAudioStream:
         """Async twin of :meth:`Client.stream`; leaving early (``break``, ``aclose()``) cancels the request.
 
         A plain iterable of tokens is read on the event loop, so it must not block; an LLM
@@ -463,8 +484,13 @@ class AsyncClient:
         """
         if isinstance(text, str):
             check_text_or_raise(text, self.settings.service.max_text_chars)
-        service = self.settings.service
         conversation = _Conversation(self._options.fields(**options))
+        return AsyncAudioStream(self._run(text, conversation), conversation)
+
+    async def _run(
+        self, text: str | Iterable[str] | AsyncIterable[str], conversation: _Conversation
+    ) -> AsyncIterator[AudioChunk]:
+        service = self.settings.service
         link = _AsyncLink(self.context, self.endpoint, self.settings)
         loop = asyncio.get_running_loop()
         sender: asyncio.Task[None] | None = None

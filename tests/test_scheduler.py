@@ -214,3 +214,14 @@ def test_failed_chunks_are_reported_and_never_cached(tmp_path: Path) -> None:
         assert cache.stats().entries == 0
         h.handle(CLIENT, submit("again", "This one fails."))
         assert len(h.tasks(b"w1")) == 2
+
+
+def test_a_force_flushed_stream_fragment_does_not_end_a_sentence() -> None:
+    h = Harness()
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("s", "A long run without any", part=0, more=True))
+    h.handle(CLIENT, submit("s", "punctuation ends here.", part=1, more=True))
+    h.handle(CLIENT, msg(MsgType.SUBMIT, {"id": "s", "part": 2, "more": False}))
+    for _ in range(2):
+        h.finish(b"w1", h.tasks(b"w1")[-1])
+    assert [m.get("sentence_end") for m in h.to(CLIENT, MsgType.AUDIO)] == [False, True]

@@ -396,6 +396,8 @@ def test_async_api_streams_tokens_and_cancels_by_breaking_out(service: EmbeddedS
             first = chunk
             break
         await asyncio.sleep(0)  # let the abandoned generator's clean-up (the CANCEL) run
+        whole = await client.synthesize("Async synthesis returns timings too.", use_cache=False, **FAST)
+        assert whole.duration_s > 0.3 and whole.timings["total_ms"] > 0 and "assembly_ms" in whole.timings
         return chunks, first
 
     with Client(service.endpoint, settings) as client:
