@@ -415,7 +415,7 @@ class Scheduler:
         if len(pcm) % 2 or sample_rate <= 0:
             # The chunk is out of every queue now: fail its request rather than leave it hanging.
             self._fail(request, ErrorCode.SYNTHESIS_FAILED,
-                       f"chunk {job.chunk.index}: worker {worker.label if worker else '?'} sent a malformed result")
+                       f"chunk {job.chunk.index}: worker {worker.label} sent a malformed result")
             raise ProtocolError(ErrorCode.MALFORMED, "result needs int16 PCM, a positive sample_rate and numeric "
                                 "sentence_samples, synth_ms and batch")
         phonemes = str(message.get("phonemes") or "")
@@ -428,14 +428,11 @@ class Scheduler:
         if job.chunk.index in request.results or job.chunk.index < request.next_emit:
             return
         request.results[job.chunk.index] = ChunkResult(
-            pcm, sample_rate, sentence_samples, phonemes, synth_ms, queued_ms, worker.label if worker else "?", False,
-            self.clock(),
+            pcm, sample_rate, sentence_samples, phonemes, synth_ms, queued_ms, worker.label, False, self.clock(),
         )
-        if worker is not None:
-            worker.batch_sizes[batch] = worker.batch_sizes.get(batch, 0) + 1
+        worker.batch_sizes[batch] = worker.batch_sizes.get(batch, 0) + 1
         LOGGER.debug("request %s chunk %d: %d chars, queued %.1f ms, synth %.1f ms on %s",
-                     request.id, job.chunk.index, len(job.chunk.text), queued_ms, synth_ms,
-                     worker.label if worker else "?")
+                     request.id, job.chunk.index, len(job.chunk.text), queued_ms, synth_ms, worker.label)
         self._emit_ready(request)
 
     def _on_failed(self, peer: bytes, message: Message) -> None:
@@ -447,7 +444,7 @@ class Scheduler:
         self._fail(request, ErrorCode.SYNTHESIS_FAILED,
                    f"chunk {job.chunk.index} could not be synthesized: {message.get('error', 'unknown error')}")
 
-    def _take_chunk(self, peer: bytes, message: Message) -> tuple[Request, Job, WorkerState | None] | None:
+    def _take_chunk(self, peer: bytes, message: Message) -> tuple[Request, Job, WorkerState] | None:
         """Free the worker's slot for a returned chunk; find the chunk's request if it is still live.
 
         Only the worker a chunk was given to may answer for it, so no other peer can inject audio
@@ -471,8 +468,6 @@ class Scheduler:
         if request is None or index >= len(request.jobs):
             return None
         request.in_flight.discard(index)
-        if index in request.pending:
-            request.pending.remove(index)
         return request, request.jobs[index], worker
 
     # ----- dispatch and collection ---------------------------------------------------------

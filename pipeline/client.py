@@ -278,16 +278,13 @@ class Client:
             message = decode(socket.recv_multipart())
             if message.type is MsgType.REPLY and message.get("echo") == (fields or {}).get("echo"):
                 return message.fields
-        self._reset()
+        self.close()
         raise TTSError(ErrorCode.UNAVAILABLE.value, f"no answer from the broker at {self.endpoint} within {timeout_s:g} s")
 
     def _connected(self) -> zmq.Socket:
         if self._socket is None:
             self._socket = _dealer(self.context, self.endpoint, self.settings)
         return self._socket
-
-    def _reset(self) -> None:
-        self.close()
 
 
 def check_text_or_raise(text: str, max_chars: int) -> None:
@@ -324,8 +321,12 @@ class AudioStream(Iterator[AudioChunk]):
     def __init__(self, client: Client, text: TextSource, fields: dict[str, Any]) -> None:
         self.client = client
         self.conversation = _Conversation(fields)
-        self.timings: dict[str, Any] = {}
         self._generator = self._run(text)
+
+    @property
+    def timings(self) -> dict[str, Any]:
+        """The request's timings, filled in when it completes."""
+        return self.conversation.timings
 
     def __next__(self) -> AudioChunk:
         return next(self._generator)
@@ -365,18 +366,17 @@ class AudioStream(Iterator[AudioChunk]):
                 elif time.monotonic() - heard > service.client_timeout_s:
                     retries += 1
                     if retries > service.client_retries:
-                        self.client._reset()  # the next request must not reuse a socket the broker refused
+                        self.client.close()  # the next request must not reuse a socket the broker refused
                         raise TTSError(
                             ErrorCode.UNAVAILABLE.value,
                             f"the broker at {self.client.endpoint} did not answer for {service.client_timeout_s:g} s "
                             f"after {service.client_retries} retries",
                         )
-                    self.client._reset()
+                    self.client.close()
                     socket = self.client._connected()
                     for frames in conversation.replay():
                         _send_nowait(socket, frames)
                     heard = time.monotonic()
-            self.timings = conversation.timings
         finally:
             if not conversation.done and not socket.closed:
                 _send_nowait(socket, conversation.cancel())
@@ -390,7 +390,6 @@ class _TokenFeeder:
     def __init__(self, tokens: Iterable[str], settings: Settings) -> None:
         stream = settings.stream
         self.segmenter = SentenceSegmenter(stream.flush_chars, stream.flush_after_s)
-        self.max_chars = settings.service.max_text_chars
         self._pieces: queue.Queue[str | None] = queue.Queue()
         self.finished = False
         self._sent_any = False
