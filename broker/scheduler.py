@@ -190,7 +190,7 @@ class Scheduler:
             self._finish(request, outcome="abandoned")
 
     def tick(self) -> None:
-        """Timers: heartbeats, dead workers, deadlines; then dispatch."""
+        """Timers: heartbeats and cache gauges (once per interval), dead workers, deadlines; then dispatch."""
         now = self.clock()
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.settings.service.heartbeat_interval_s
