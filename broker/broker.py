@@ -128,12 +128,3 @@ class Broker:
             else:
                 del self._backlog[peer]
 
-
-def run_broker(settings: Settings, endpoint: str | None = None, use_cache: bool | None = None,
-               ready: threading.Event | None = None) -> Broker:
-    """Create and run a broker in this thread (returns after it stops)."""
-    broker = Broker(settings, endpoint, use_cache)
-    if ready is not None:
-        ready.set()
-    broker.run()
-    return broker
