@@ -38,10 +38,10 @@ class MsgType(StrEnum):
     DONE = "done"  # broker -> producer: the request is complete, with its timings
     ERROR = "error"  # broker -> producer: the request (or message) failed, with a code
     REPLY = "reply"  # broker -> producer: answer to ping/status/cache_*
-    READY = "ready"  # worker -> broker: hello, with voice and device; also sent after reconnect
+    READY = "ready"  # worker -> broker: hello, with voice, device, capacity, solo; also after reconnect
     RESULT = "result"  # worker -> broker: a chunk's audio (+ pcm)
     FAILED = "failed"  # worker -> broker: a chunk could not be synthesized
-    TASK = "task"  # broker -> worker: synthesize this chunk (+ text)
+    TASK = "task"  # broker -> worker: synthesize this chunk (+ text); solo: it may use every core
     HEARTBEAT = "heartbeat"  # both ways, broker <-> worker, and broker -> producer while busy
     DISCONNECT = "disconnect"  # worker -> broker: leaving cleanly
 

@@ -11,6 +11,8 @@ Rules in one place:
 - **Fairness**: a free worker takes the next chunk of the request with the fewest chunks in
   flight, then the one served longest ago, so requests interleave and a short reply never
   waits behind a long article.
+- **Solo runs**: a chunk given to the only busy worker on its host while nothing else waits
+  is marked ``solo``; a CPU worker then speaks it on every core instead of its one.
 - **Ordered collector**: results are held until every earlier chunk of the request has been
   sent, so the producer receives audio in document order, each chunk exactly once.
 - **Reliability**: a worker silent for ``heartbeat_liveness`` periods is dead; its chunks go
@@ -20,6 +22,7 @@ Rules in one place:
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -116,6 +119,7 @@ class WorkerState:
     in_flight: set[tuple[str, int]] = field(default_factory=set)
     last_used: float = 0.0
     chunks_done: int = 0
+    solo_chunks: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -136,6 +140,7 @@ class WorkerState:
             "in_flight": len(self.in_flight),
             "capacity": self.capacity,
             "chunks_done": self.chunks_done,
+            "solo_chunks": self.solo_chunks,
             "batch_sizes": {str(size): count for size, count in sorted(self.batch_sizes.items())},
             "connected_s": round(now - self.connected, 1),
         }
@@ -260,6 +265,7 @@ class Scheduler:
             first_chunk_chars=request.first_chunk_chars if not request.jobs else None,
             chars_per_second=self.settings.chunker.chars_per_second,
             start_index=len(request.jobs),
+            pack_chars=self._share_of(text, request.voice),
         )
         self._check_capacity(len(chunks), len(text.encode()))
         if part == 0:
@@ -286,6 +292,15 @@ class Scheduler:
         self._send(peer, MsgType.ACCEPTED, {"id": request_id, "part": part, "chunks": len(request.jobs)})
         LOGGER.debug("request %s part %d: %d chars, %d chunks", request_id, part, len(text), len(chunks))
         self._emit_ready(request)
+
+    def _share_of(self, text: str, voice: str | None) -> int | None:
+        """Characters per worker, so a text shorter than workers x max_chunk_chars still reaches them all.
+
+        Without it a 500-character reply becomes a 120-character first chunk plus one long
+        chunk, and one worker speaks most of it while the others idle.
+        """
+        workers = sum(1 for w in self.workers.values() if voice is None or w.voice == voice)
+        return math.ceil(len(text) / workers) if workers > 1 else None
 
     def _open_request(self, peer: bytes, request_id: str, message: Message) -> Request:
         service, chunker = self.settings.service, self.settings.chunker
@@ -431,6 +446,7 @@ class Scheduler:
             pcm, sample_rate, sentence_samples, phonemes, synth_ms, queued_ms, worker.label, False, self.clock(),
         )
         worker.batch_sizes[batch] = worker.batch_sizes.get(batch, 0) + 1
+        worker.solo_chunks += message.get("solo") is True
         LOGGER.debug("request %s chunk %d: %d chars, queued %.1f ms, synth %.1f ms on %s",
                      request.id, job.chunk.index, len(job.chunk.text), queued_ms, synth_ms, worker.label)
         self._emit_ready(request)
@@ -493,9 +509,19 @@ class Scheduler:
                 self._send(
                     worker.identity,
                     MsgType.TASK,
-                    {"chunk": f"{request.id}:{index}", "params": request.params.to_wire()},
+                    {"chunk": f"{request.id}:{index}", "params": request.params.to_wire(), "solo": self._alone(worker)},
                     job.chunk.text.encode(),
                 )
+
+    def _alone(self, worker: WorkerState) -> bool:
+        """True when ``worker`` can take its host's every core: no neighbour is busy, nothing waits."""
+        if worker.info.get("solo") is not True or len(worker.in_flight) > 1:
+            return False
+        if any(request.pending for request in self.requests.values()):
+            return False
+        host = worker.info.get("host")
+        return not any(other.in_flight for other in self.workers.values()
+                       if other is not worker and other.info.get("host") == host)
 
     def _next_request_for(self, voice: str) -> Request | None:
         best: Request | None = None

@@ -65,6 +65,7 @@ class VoiceSettings:
     model: str = ""
     device: str = "cpu"
     threads: int = 0
+    solo_threads: int = 0
     gpu_mem_limit_mb: int = 0
     batching: str = "auto"
     batch_max_size: int = 8

@@ -416,11 +416,13 @@ def split_text(
     first_chunk_chars: int | None = None,
     chars_per_second: float = 15.0,
     start_index: int = 0,
+    pack_chars: int | None = None,
 ) -> list[Chunk]:
     """Cut ``text`` into chunks of whole sentences, each at most ``max_chars`` long.
 
-    Sentences are packed greedily; a paragraph break (blank line, heading, list item)
-    always starts a new chunk. With ``first_chunk_chars`` the first chunk is only the
+    Sentences are packed greedily, up to ``pack_chars`` per chunk when given (a sentence
+    longer than that stays whole, up to ``max_chars``); a paragraph break (blank line,
+    heading, list item) always starts a new chunk. With ``first_chunk_chars`` the first chunk is only the
     first sentence, or its first clause when the sentence is longer, so the first audio
     comes early; if even the first word is longer, that word alone (up to ``max_chars``)
     is the first chunk. Chunk indexes start at ``start_index``.
@@ -435,6 +437,7 @@ def split_text(
     if chars_per_second <= 0:
         raise ValueError(f"chars_per_second must be positive, got {chars_per_second}")
     first_limit = None if first_chunk_chars is None else min(first_chunk_chars, max_chars)
+    pack_limit = max_chars if pack_chars is None else max(1, min(pack_chars, max_chars))
 
     units: list[tuple[int, int, bool, bool]] = []
     for number, (start, end, paragraph) in enumerate(scan_sentences(text).spans):
@@ -463,7 +466,7 @@ def split_text(
     for number, (start, end, paragraph, ends_sentence) in enumerate(units):
         if current is not None and (
             paragraph
-            or end - current[0] > max_chars
+            or end - current[0] > pack_limit
             or (number == 1 and first_limit is not None)
         ):
             close(*current)

@@ -20,10 +20,11 @@ def render_status(snapshot: dict[str, Any], previous: dict[str, Any] | None, int
         f"{queue['in_flight_chunks']} in flight"
     )
     lines.append("")
-    lines.append(f"{'worker':<28} {'voice':<22} {'device':<8} {'state':<6} {'done':>6}")
+    lines.append(f"{'worker':<28} {'voice':<22} {'device':<8} {'state':<6} {'done':>6} {'solo':>6}")
     for worker in snapshot["workers"]:
         lines.append(
-            f"{worker['worker']:<28} {worker['voice']:<22} {worker['device']:<8} {worker['state']:<6} {worker['chunks_done']:>6}"
+            f"{worker['worker']:<28} {worker['voice']:<22} {worker['device']:<8} {worker['state']:<6}"
+            f" {worker['chunks_done']:>6} {worker.get('solo_chunks', 0):>6}"
         )
     cache = snapshot.get("cache")
     lines.append("")

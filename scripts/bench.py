@@ -7,12 +7,15 @@ order rotates every round) and medians. Methods:
    only when the process exits, so its first audio is its wall time);
 2. in-process ``PiperVoice`` loaded once, serial, ``normalize_audio=False`` (the baseline every
    ratio is taken against); 2b. a ``multiprocessing`` pool of one single-threaded PiperVoice per
-   core, sentences split across the processes (article only, CPU only);
+   core, sentences split across the processes (article only, CPU only); 2c. this project's own
+   ``Engine`` in-process, on every core (short sentence only): the pipeline minus this is what
+   the broker path itself costs;
 3. the pipeline (``EmbeddedService``, cache off) with 1, 2, 4, ... and N workers, all services
    started up front so their runs interleave with the others.
 
-Short sentence: latency median and p90, and the broker overhead (pipeline minus in-process,
-median of paired differences; and pipeline minus the worker's own synthesis time). Article:
+Short sentence: latency median and p90, and the broker overhead (pipeline minus in-process
+PiperVoice and minus in-process ``Engine``, medians of paired differences; and pipeline minus
+the worker's own synthesis time). Article:
 wall time, audio seconds per wall second, time to first audio. Then peak RSS (VmHWM) of each
 broker and worker process, and GPU memory per worker with ``--device cuda:0``.
 ``--output docs/benchmarks.md`` replaces the ``<!-- bench:start -->`` section.
@@ -51,7 +54,8 @@ from pipeline.chunker import sentence_spans  # noqa: E402
 from pipeline.client import Client  # noqa: E402
 from pipeline.service import EmbeddedService  # noqa: E402
 from scripts.report import machine_line, replace_section  # noqa: E402
-from workers.engine import cuda_available  # noqa: E402
+from broker.protocol import SynthesisParams  # noqa: E402
+from workers.engine import Engine, cuda_available  # noqa: E402
 
 SHORT = "Hello there, how can I help you today?"
 ARTICLE = (ROOT / "samples" / "article.txt").read_text(encoding="utf-8")
@@ -148,6 +152,13 @@ def pool_run(pool: multiprocessing.pool.Pool, text: str, sample_rate: int) -> Ru
         samples += count
     wall = time.perf_counter() - started
     return Run(wall, samples / sample_rate, wall if first is None else first)
+
+
+def engine_short(engine: Engine) -> float:
+    """The worker's own engine called in-process: synthesis, leveling and PCM, no broker."""
+    started = time.perf_counter()
+    engine.synthesize(SHORT, SynthesisParams())
+    return (time.perf_counter() - started) * 1000
 
 
 # ----- 3. the pipeline -----------------------------------------------------------------------
@@ -257,19 +268,21 @@ def article_table(methods: list[Method], baseline: Method) -> list[str]:
     return lines
 
 
-def overhead_table(pipelines: list[Method], baseline: Method) -> list[str]:
+def overhead_table(pipelines: list[Method], baseline: Method, engine: Method | None) -> list[str]:
     lines = [
-        "Broker overhead on the short sentence, cache off (medians of per-round differences). The second"
-        " column is broker, sockets and client alone; the rest of the first is the worker's synthesis on"
-        " its share of the cores:",
+        "Broker overhead on the short sentence, cache off (medians of per-round differences). The last"
+        " column is broker, sockets and client alone (the worker reports its own synthesis time):",
         "",
-        "| pipeline | pipeline − in-process (2), ms | pipeline − worker's own synthesis, ms |",
-        "|---|---:|---:|",
+        "| pipeline | − in-process PiperVoice (2), ms | − in-process Engine (2c), ms | − worker's own synthesis, ms |",
+        "|---|---:|---:|---:|",
     ]
     for method in pipelines:
         paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms)]
+        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms)] if engine else []
         transport = [p - s for p, s in zip(method.short_ms, method.synth_ms) if s is not None]
-        lines.append(f"| {method.label} | {statistics.median(paired):+.1f} | {statistics.median(transport):+.1f} |")
+        engine_cell = f"{statistics.median(same_engine):+.1f}" if same_engine else "n/a"
+        lines.append(f"| {method.label} | {statistics.median(paired):+.1f} | {engine_cell}"
+                     f" | {statistics.median(transport):+.1f} |")
     return lines
 
 
@@ -278,13 +291,13 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
     lines = [
         "Peak memory (VmHWM over the whole run):",
         "",
-        "| process | pid | device | peak RSS MiB | GPU memory | chunks done | batch sizes (size: count) |",
-        "|---|---:|---|---:|---:|---:|---|",
+        "| process | pid | device | peak RSS MiB | GPU memory | chunks done | solo chunks | batch sizes (size: count) |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for count, service, client in services:
         assert service.process is not None
         broker = service.process.pid
-        lines.append(f"| broker (pipeline, {count} worker(s)) | {broker} | | {fmt_mib(peak_rss_mib(broker))} | | | |")
+        lines.append(f"| broker (pipeline, {count} worker(s)) | {broker} | | {fmt_mib(peak_rss_mib(broker))} | | | | |")
         for worker in client.status()["workers"]:
             if worker.get("state") == "dead":
                 continue
@@ -293,10 +306,10 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
             batches = ", ".join(f"{size}: {n}" for size, n in worker["batch_sizes"].items()) or "-"
             lines.append(
                 f"| worker {worker['worker']} (pipeline, {count} worker(s)) | {pid} | {worker['device']}"
-                f" | {fmt_mib(peak_rss_mib(pid))} | {used} | {worker['chunks_done']} | {batches} |"
+                f" | {fmt_mib(peak_rss_mib(pid))} | {used} | {worker['chunks_done']} | {worker['solo_chunks']} | {batches} |"
             )
     for pid in pool_pids:
-        lines.append(f"| pool process (2b), one PiperVoice | {pid} | cpu | {fmt_mib(peak_rss_mib(pid))} | n/a | | |")
+        lines.append(f"| pool process (2b), one PiperVoice | {pid} | cpu | {fmt_mib(peak_rss_mib(pid))} | n/a | | | |")
     return lines
 
 
@@ -346,6 +359,12 @@ def run(args: argparse.Namespace) -> str:
             article=lambda: speak(voice, ARTICLE),
         )
         methods = [cli, baseline]
+        engine_method: Method | None = None
+        if not cuda:
+            engine = Engine(threads=os.cpu_count() or 1)
+            engine_method = Method("(2c) in-process swtts Engine, every core",
+                                   short=lambda: (engine_short(engine), None))
+            methods.append(engine_method)
         pool_pids: list[int] = []
         if not cuda:
             processes = os.cpu_count() or 1
@@ -375,8 +394,8 @@ def run(args: argparse.Namespace) -> str:
         memory = memory_table(services, pool_pids, cuda and shutil.which("nvidia-smi") is not None)
     notes = (
         f"Threads: (2) onnxruntime's default (all cores); (2b) one per process{' (skipped on CUDA)' if cuda else ''}; "
-        f"pipeline workers "
-        f"cores ÷ workers each. Device {args.device}{'' if cuda or args.device == 'cpu' else ' (no CUDA: CPU)'}, "
+        f"(2c) all cores{' (skipped on CUDA)' if cuda else ''}; pipeline workers cores ÷ workers each, and all cores "
+        f"for a chunk they speak alone (solo chunks). Device {args.device}{'' if cuda or args.device == 'cpu' else ' (no CUDA: CPU)'}, "
         f"batching {args.batching}. Piper CLI article runs capped at {CLI_ARTICLE_REPEATS}; its first audio is "
         f"its wall time (the WAV is complete only when the process exits). Audio seconds are synthesized speech "
         f"(the pipeline's inserted pauses excluded). Ratios are times ÷ (2): below 1 is faster."
@@ -389,7 +408,7 @@ def run(args: argparse.Namespace) -> str:
         "",
         *article_table(methods, baseline),
         "",
-        *overhead_table(pipelines, baseline),
+        *overhead_table(pipelines, baseline, engine_method),
         "",
         *memory,
         "",

@@ -23,10 +23,10 @@ def install(marker: str) -> None:
     """Make every Engine in this process die hard before speaking a chunk with ``marker``."""
     original = Engine.synthesize
 
-    def synthesize(self: Engine, text: str, params: SynthesisParams) -> Synthesized:
+    def synthesize(self: Engine, text: str, params: SynthesisParams, solo: bool = False) -> Synthesized:
         if marker in text:
             os.kill(os.getpid(), signal.SIGKILL)
-        return original(self, text, params)
+        return original(self, text, params, solo)
 
     Engine.synthesize = synthesize  # type: ignore[method-assign]
 

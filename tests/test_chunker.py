@@ -513,3 +513,12 @@ def test_property_sentence_spans_are_ordered_and_trimmed(text: str) -> None:
         assert not text[start].isspace() and not text[end - 1].isspace()
         previous_end = end
     assert text[previous_end:].strip() == ""
+
+
+def test_pack_chars_packs_fewer_sentences_but_never_splits_one() -> None:
+    text = "Alpha beta gamma delta. " * 6 + "This final sentence is much longer than the packing size allows for sure."
+    chunks = split_text(text.strip(), max_chars=800, pack_chars=60)
+    assert "".join(c.text + " " for c in chunks).split() == text.split()
+    assert all(len(c.text) <= 60 or c.text.count(".") == 1 for c in chunks)
+    assert chunks[-1].text.startswith("This final sentence") and chunks[-1].sentence_end
+    assert len(split_text(text.strip(), max_chars=800)) == 1

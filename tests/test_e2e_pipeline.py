@@ -76,6 +76,21 @@ def test_long_document_is_spread_over_two_workers(service: EmbeddedService) -> N
     assert result.timings["first_audio_ms"] < result.timings["total_ms"]
 
 
+def test_a_lone_reply_runs_solo_on_every_core_and_a_document_does_not(service: EmbeddedService) -> None:
+    def solo_chunks(client: Client) -> int:
+        return sum(worker["solo_chunks"] for worker in client.status()["workers"])
+
+    with service.client() as client:
+        before = solo_chunks(client)
+        client.synthesize("A lone short reply.", use_cache=False)
+        after_reply = solo_chunks(client)
+        client.synthesize(ARTICLE[:1500], use_cache=False, max_chunk_chars=200)
+        after_document = solo_chunks(client)
+    solo_possible = (os.cpu_count() or 1) >= 2  # two workers get one core each; solo gives a worker both
+    assert after_reply - before == (1 if solo_possible else 0)
+    assert after_document - after_reply <= 1  # only its last chunk can find nothing waiting and no one busy
+
+
 def test_loudness_is_even_across_chunks(service: EmbeddedService) -> None:
     with service.client() as client:
         result = client.synthesize(ARTICLE, max_chunk_chars=300)

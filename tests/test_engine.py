@@ -74,3 +74,23 @@ def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFix
     assert engine.info.device == "cpu"
     assert "no CUDA provider" in caplog.text
     assert engine.synthesize("Fallback works.", DETERMINISTIC).pcm
+
+
+def test_solo_session_speaks_the_same_audio_on_more_threads() -> None:
+    engine = Engine(threads=1, solo_threads=2)
+    assert engine.solo_voice is not None and engine.solo_voice.session is not engine.voice.session
+    assert engine.solo_voice.session.get_session_options().intra_op_num_threads == 2
+    text = "Two sessions, one voice. The answer must not depend on the thread count."
+    shared = engine.synthesize(text, DETERMINISTIC)
+    solo = engine.synthesize(text, DETERMINISTIC, solo=True)
+    assert solo.sentence_samples == shared.sentence_samples
+    a = np.frombuffer(shared.pcm, "<i2").astype(np.int32)
+    b = np.frombuffer(solo.pcm, "<i2").astype(np.int32)
+    assert np.abs(a - b).max() <= 64
+
+
+def test_no_solo_session_unless_it_has_more_threads_and_runs_on_cpu() -> None:
+    assert Engine(threads=2, solo_threads=2).solo_voice is None
+    single = Engine(threads=1)
+    assert single.solo_threads == 0 and single.solo_voice is None
+    assert single.synthesize("Solo falls back to the one session.", DETERMINISTIC, solo=True).pcm

@@ -29,9 +29,9 @@ def msg(msg_type: MsgType, fields: dict[str, Any] | None = None, payload: bytes 
     return decode(encode(msg_type, fields, payload))
 
 
-def ready(name: str = "voice-a", capacity: int = 1) -> Message:
+def ready(name: str = "voice-a", capacity: int = 1, host: str = "h", solo: bool = False) -> Message:
     return msg(MsgType.READY, {"name": name, "voice_hash": f"hash-{name}", "sample_rate": 100, "num_speakers": 1,
-                               "device": "cpu", "pid": 1, "host": "h", "capacity": capacity})
+                               "device": "cpu", "pid": 1, "host": host, "capacity": capacity, "solo": solo})
 
 
 def submit(request_id: str, text: str, part: int = 0, more: bool = False, **fields: Any) -> Message:
@@ -225,3 +225,48 @@ def test_a_force_flushed_stream_fragment_does_not_end_a_sentence() -> None:
     for _ in range(2):
         h.finish(b"w1", h.tasks(b"w1")[-1])
     assert [m.get("sentence_end") for m in h.to(CLIENT, MsgType.AUDIO)] == [False, True]
+
+
+def test_a_lone_chunk_is_solo_only_while_no_neighbour_is_busy_and_nothing_waits() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(solo=True))
+    h.handle(b"w2", ready(solo=True))
+    h.handle(CLIENT, submit("a", "A short reply."))
+    h.handle(OTHER, submit("b", "Another reply."))
+    first, second = h.tasks(b"w1") + h.tasks(b"w2")
+    assert (first.get("solo"), second.get("solo")) == (True, False)  # its neighbour was busy
+    h.finish(b"w1", first)
+    h.finish(b"w2", second)
+    h.handle(CLIENT, submit("c", SENTENCES))  # several chunks: work is waiting at each dispatch
+    assert [t.get("solo") for t in h.tasks(b"w1")[1:] + h.tasks(b"w2")[1:]] == [False, False]
+    assert h.scheduler.status()["workers"][0]["solo_chunks"] == 0
+
+
+def test_solo_counts_only_neighbours_on_the_same_host_and_only_workers_that_offer_it() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(solo=True, host="a"))
+    h.handle(b"w2", ready(solo=True, host="b"))
+    h.handle(b"w3", ready(solo=False, host="c"))
+    for name in ("r1", "r2", "r3"):
+        h.handle(CLIENT, submit(name, "A short reply."))
+    assert [h.tasks(w)[0].get("solo") for w in (b"w1", b"w2", b"w3")] == [True, True, False]
+    task = h.tasks(b"w1")[0]
+    h.handle(b"w1", msg(MsgType.RESULT, {"chunk": task.get("chunk"), "sample_rate": 100, "sentence_samples": [2],
+                                         "phonemes": "p", "synth_ms": 1.0, "solo": True}, b"\x00\x00\x00\x00"))
+    counts = {w["worker"]: w["solo_chunks"] for w in h.scheduler.status()["workers"]}
+    assert sorted(counts.values()) == [0, 0, 1]
+
+
+def test_a_reply_shorter_than_the_chunk_size_is_shared_among_the_workers() -> None:
+    paragraph = " ".join(f"Sentence number {i} is spoken here." for i in range(12))
+    lone = Harness(load_settings())
+    lone.handle(b"w1", ready())
+    lone.handle(CLIENT, submit("r", paragraph))
+    pair = Harness(load_settings())
+    pair.handle(b"w1", ready())
+    pair.handle(b"w2", ready())
+    pair.handle(CLIENT, submit("r", paragraph))
+    assert len(lone.scheduler.requests["r"].jobs) == 2  # the short first chunk, then the rest
+    chunks = [job.chunk for job in pair.scheduler.requests["r"].jobs]
+    assert len(chunks) == 3 and max(len(c.text) for c in chunks) <= -(-len(paragraph) // 2)
+    assert " ".join(c.text for c in chunks) == paragraph

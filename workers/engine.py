@@ -3,10 +3,17 @@
 The onnxruntime session is built here rather than through ``PiperVoice.load`` so the worker
 controls threads (one single-threaded session per core beats one session with many threads on
 small machines) and the CUDA provider options that matter for Piper's graph.
+
+A CPU engine may hold a second, *solo* session with more threads over the same voice: the
+broker asks for it when the worker is the only busy one on its host and nothing else is
+queued, so a lone short reply gets every core while a busy pool keeps one core per worker.
+Both sessions draw on one shared memory arena (they never run at once), which keeps the
+second session's cost to its copy of the weights.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -140,20 +147,25 @@ class Engine:
         threads: int = 1,
         gpu_mem_limit_mb: int = 0,
         batching: str = "off",
+        solo_threads: int = 0,
     ) -> None:
         model_path, config_path = resolve_model(model)
         with open(config_path, encoding="utf-8") as handle:
             config = PiperConfig.from_dict(json.load(handle))
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         started = time.perf_counter()
+        self.threads = max(1, threads)
         self.batching = use_batching(batching, actual_device)
+        self.solo_threads = solo_threads if actual_device == "cpu" and solo_threads > self.threads else 0
         graph = _with_alignment_output(model_path) if self.batching else str(model_path)
-        session = onnxruntime.InferenceSession(graph, sess_options=options, providers=providers)
-        self.voice = PiperVoice(config=config, session=session)
+        options = _session_options(self.threads, spinning=True, shared_arena=bool(self.solo_threads))
+        self.voice = PiperVoice(config=config, session=onnxruntime.InferenceSession(graph, options, providers))
+        self.solo_voice: PiperVoice | None = None
+        if self.solo_threads:
+            # No spinning: a solo run can overlap a neighbour's chunk, and spinning threads would steal its core.
+            solo_options = _session_options(self.solo_threads, spinning=False, shared_arena=True)
+            session = onnxruntime.InferenceSession(graph, solo_options, providers)
+            self.solo_voice = PiperVoice(config=config, session=session)
         self.last_batch_sizes: list[int] = []
         self.info = VoiceInfo(
             name=model_path.name.removesuffix(".onnx"),
@@ -165,18 +177,24 @@ class Engine:
             language=config.espeak_voice,
             device=actual_device,
         )
-        self.synthesize("Ready.", SynthesisParams())  # first run allocates: keep it off the first request
+        for solo in (False, True) if self.solo_voice else (False,):
+            self.synthesize("Ready.", SynthesisParams(), solo)  # first run allocates: keep it off the first request
         LOGGER.info(
-            "loaded and warmed voice %s on %s (%d threads, batching %s) in %.0f ms",
+            "loaded and warmed voice %s on %s (%d threads%s, batching %s) in %.0f ms",
             self.info.name,
             actual_device,
-            options.intra_op_num_threads,
+            self.threads,
+            f", {self.solo_threads} when alone" if self.solo_threads else "",
             "on" if self.batching else "off",
             (time.perf_counter() - started) * 1000,
         )
 
-    def synthesize(self, text: str, params: SynthesisParams) -> Synthesized:
-        """Speak one chunk, sentence by sentence, at an even loudness."""
+    def synthesize(self, text: str, params: SynthesisParams, solo: bool = False) -> Synthesized:
+        """Speak one chunk, sentence by sentence, at an even loudness.
+
+        ``solo`` runs it on the session with ``solo_threads`` (when this engine has one).
+        """
+        voice = self.solo_voice if solo and self.solo_voice is not None else self.voice
         started = time.perf_counter()
         config = SynthesisConfig(
             speaker_id=params.speaker if self.info.num_speakers > 1 else None,
@@ -188,7 +206,7 @@ class Engine:
         sentences: list[np.ndarray] = []
         phonemes: list[str] = []
         for start, end in sentence_spans(text) or [(0, len(text))]:
-            parts = list(self.voice.synthesize(text[start:end], config))
+            parts = list(voice.synthesize(text[start:end], config))
             sentences.append(
                 np.concatenate([part.audio_float_array for part in parts]) if parts else np.zeros(0, np.float32)
             )
@@ -288,6 +306,27 @@ class _Row:
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
+
+
+def _session_options(threads: int, spinning: bool, shared_arena: bool) -> onnxruntime.SessionOptions:
+    """Sequential execution on ``threads`` intra-op threads; optionally on the process's shared CPU arena."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if shared_arena:
+        _register_shared_cpu_arena()
+        options.add_session_config_entry("session.use_env_allocators", "1")
+    return options
+
+
+@functools.cache
+def _register_shared_cpu_arena() -> None:
+    """One CPU arena for every session that opts in (registered once per process)."""
+    memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT)
+    onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, -1, -1, -1))
 
 
 def _with_alignment_output(model_path: Path) -> bytes:

@@ -38,6 +38,7 @@ class Task:
     text: str
     params: SynthesisParams
     error: str = ""
+    solo: bool = False
 
 
 class Worker:
@@ -126,7 +127,8 @@ class Worker:
     def _ready(self) -> list[bytes]:
         """READY frames: sent on every connect and whenever the broker says it does not know us."""
         info = self.engine.info.to_wire()
-        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=self.capacity, batching=self.engine.batching)
+        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=self.capacity, batching=self.engine.batching,
+                    solo=bool(self.engine.solo_threads))
         return encode(MsgType.READY, info)
 
     def _handle(self, dealer: zmq.Socket, frames: list[bytes]) -> None:
@@ -147,7 +149,8 @@ class Worker:
     def _accept_task(self, message: Message) -> None:
         chunk_id = str(message.get("chunk", ""))
         try:
-            task = Task(chunk_id, (message.payload or b"").decode("utf-8"), SynthesisParams.from_wire(message.get("params")))
+            text = (message.payload or b"").decode("utf-8")
+            task = Task(chunk_id, text, SynthesisParams.from_wire(message.get("params")), solo=message.get("solo") is True)
         except (ProtocolError, UnicodeDecodeError) as exc:
             task = Task(chunk_id, "", SynthesisParams(), error=str(exc))
         self._busy += 1
@@ -208,7 +211,7 @@ class Worker:
             if len(group) > 1:
                 results = self.engine.synthesize_batch([(t.text, t.params) for t in group], self.capacity)
             else:
-                results = [self.engine.synthesize(group[0].text, group[0].params)]
+                results = [self.engine.synthesize(group[0].text, group[0].params, group[0].solo)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
             LOGGER.exception("chunk(s) %s failed", ", ".join(t.chunk_id for t in group))
             for task in group:
@@ -222,6 +225,7 @@ class Worker:
                 "phonemes": result.phonemes,
                 "synth_ms": round(result.synth_ms, 3),
                 "batch": len(group),
+                "solo": len(group) == 1 and group[0].solo and bool(self.engine.solo_threads),
             }
             yield encode(MsgType.RESULT, header, result.pcm)
 
@@ -243,8 +247,10 @@ def parent_alive(parent_pid: int | None) -> bool:
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
     voice = settings.voice
-    threads = voice.threads or os.cpu_count() or 1
-    engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching)
+    cores = os.cpu_count() or 1
+    threads = voice.threads or cores
+    engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching,
+                    voice.solo_threads or cores)
     worker = Worker(engine, settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
