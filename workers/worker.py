@@ -1,22 +1,23 @@
 """A worker process: connects a DEALER to the broker, announces READY, synthesizes tasks.
 
-Synthesis runs on a thread of its own so the socket thread keeps heartbeating while a long
-chunk is being spoken (Paranoid Pirate): the broker notices only real deaths. The socket
-thread is the only one that touches the broker socket; finished chunks come back over an
-inproc PAIR socket.
+One thread owns the broker socket and also does the synthesis, so a task goes from socket
+to voice and its audio back to the socket with no thread hand-off on the way (each hand-off
+was a wake-up on the latency path). While a chunk is being spoken, the thread lets go of the
+socket, and a small heartbeat thread takes it to keep beating (Paranoid Pirate): the broker
+notices only real deaths. A lock passes the socket between the two, so it is never used by
+both at once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import socket as pysocket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import zmq
@@ -53,65 +54,58 @@ class Worker:
         self.endpoint = endpoint or settings.service.endpoint
         self.context = zmq.Context.instance()
         self.stop_event = threading.Event()
-        self._tasks: queue.Queue[Task | None] = queue.Queue()
-        self._results_address = f"inproc://worker-results-{uuid.uuid4().hex}"
-        self._busy = 0
         voice = settings.voice
         self.capacity = voice.batch_max_size if engine.batching else 1
         self.batch_wait_s = voice.batch_max_wait_ms / 1000
+        self._socket_lock = threading.Lock()  # held by the main loop except while it is speaking
+        self._speaking = False
+        self._dealer: zmq.Socket | None = None
 
     def run(self) -> None:
-        """Serve until :attr:`stop_event` is set; in-flight work finishes before leaving."""
-        results = self.context.socket(zmq.PAIR)
-        results.bind(self._results_address)
-        synth_thread = threading.Thread(target=self._synthesis_loop, name="synthesis", daemon=True)
-        synth_thread.start()
+        """Serve until :attr:`stop_event` is set; tasks already accepted are spoken before leaving."""
         service = self.settings.service
         interval = service.heartbeat_interval_s
         backoff = service.reconnect_initial_s
-        dealer = self._connect()
-        poller = zmq.Poller()
-        poller.register(dealer, zmq.POLLIN)
-        poller.register(results, zmq.POLLIN)
+        pending: list[Task] = []
+        self._socket_lock.acquire()
+        dealer = self._dealer = self._connect()
+        beater = threading.Thread(target=self._beat_while_speaking, name="heartbeat", daemon=True)
+        beater.start()
         heard = time.monotonic()
         next_beat = heard + interval
-        leaving_since: float | None = None
         try:
             while True:
                 if not parent_alive(self.parent_pid):
                     LOGGER.warning("parent process is gone; worker %d leaving", os.getpid())
                     self.stop_event.set()
+                if pending:
+                    self._gather(dealer, pending)
+                    self._speak(dealer, pending)
+                    pending = []
                 if self.stop_event.is_set():
-                    leaving_since = leaving_since or time.monotonic()
-                    if self._busy == 0 or time.monotonic() - leaving_since > 30.0:
-                        break
-                events = dict(poller.poll(timeout=min(interval, 0.25) * 1000))
-                now = time.monotonic()
-                if results in events:
-                    send(dealer, results.recv_multipart())
-                    self._busy -= 1
-                if dealer in events:
-                    heard = now
+                    break
+                if dealer.poll(timeout=min(interval, 0.25) * 1000):
+                    heard = time.monotonic()
                     backoff = service.reconnect_initial_s
-                    self._handle(dealer, dealer.recv_multipart())
+                    self._drain(dealer, pending)
+                now = time.monotonic()
                 if now >= next_beat:
                     send(dealer, encode(MsgType.HEARTBEAT))
                     next_beat = now + interval
                 if now - heard > interval * service.heartbeat_liveness:
                     LOGGER.warning("broker silent for %.1f s; reconnecting in %.2f s", now - heard, backoff)
-                    poller.unregister(dealer)
                     dealer.close(linger=0)
                     self.stop_event.wait(backoff)
                     backoff = min(backoff * 2, service.reconnect_max_s)
-                    dealer = self._connect()
-                    poller.register(dealer, zmq.POLLIN)
+                    dealer = self._dealer = self._connect()
                     heard = time.monotonic()
             send(dealer, encode(MsgType.DISCONNECT))
         finally:
-            self._tasks.put(None)
+            self.stop_event.set()
+            self._dealer = None
+            self._socket_lock.release()
+            beater.join(timeout=5)
             dealer.close(linger=500)
-            results.close(linger=0)
-            synth_thread.join(timeout=5)
 
     def _connect(self) -> zmq.Socket:
         dealer = self.context.socket(zmq.DEALER)
@@ -131,66 +125,66 @@ class Worker:
                     solo=bool(self.engine.solo_threads))
         return encode(MsgType.READY, info)
 
-    def _handle(self, dealer: zmq.Socket, frames: list[bytes]) -> None:
-        try:
-            message = decode(frames)
-        except ProtocolError as exc:
-            LOGGER.warning("ignoring malformed message from broker: %s", exc)
-            return
-        if message.type is MsgType.TASK:
-            self._accept_task(message)
-        elif message.type is MsgType.ERROR and message.get("code") == ErrorCode.UNKNOWN_PEER.value:
-            # A restarted broker reached over the same (auto-reconnected) socket never saw READY.
-            LOGGER.info("broker does not know worker %d (it restarted?); announcing again", os.getpid())
-            send(dealer, self._ready())
-        elif message.type is not MsgType.HEARTBEAT:
-            LOGGER.warning("ignoring unexpected %s message from broker", message.type.value)
+    def _drain(self, dealer: zmq.Socket, pending: list[Task]) -> None:
+        """Handle every message waiting on the socket; tasks join ``pending``."""
+        while dealer.poll(0):
+            try:
+                message = decode(dealer.recv_multipart())
+            except ProtocolError as exc:
+                LOGGER.warning("ignoring malformed message from broker: %s", exc)
+                continue
+            if message.type is MsgType.TASK:
+                pending.append(task_from(message))
+            elif message.type is MsgType.ERROR and message.get("code") == ErrorCode.UNKNOWN_PEER.value:
+                # A restarted broker reached over the same (auto-reconnected) socket never saw READY.
+                LOGGER.info("broker does not know worker %d (it restarted?); announcing again", os.getpid())
+                send(dealer, self._ready())
+            elif message.type is not MsgType.HEARTBEAT:
+                LOGGER.warning("ignoring unexpected %s message from broker", message.type.value)
 
-    def _accept_task(self, message: Message) -> None:
-        chunk_id = str(message.get("chunk", ""))
-        try:
-            text = (message.payload or b"").decode("utf-8")
-            task = Task(chunk_id, text, SynthesisParams.from_wire(message.get("params")), solo=message.get("solo") is True)
-        except (ProtocolError, UnicodeDecodeError) as exc:
-            task = Task(chunk_id, "", SynthesisParams(), error=str(exc))
-        self._busy += 1
-        self._tasks.put(task)
-
-    def _synthesis_loop(self) -> None:
-        """Runs on its own thread: synthesis releases the GIL, the socket thread keeps beating."""
-        sender = self.context.socket(zmq.PAIR)
-        sender.connect(self._results_address)
-        try:
-            while (task := self._tasks.get()) is not None:
-                batch = self._gather([task])
-                for frames in self._run_tasks(batch):
-                    sender.send_multipart(frames)
-                if batch[-1] is None:
-                    break
-        finally:
-            sender.close(linger=0)
-
-    def _gather(self, batch: list[Task | None]) -> list[Task | None]:
+    def _gather(self, dealer: zmq.Socket, pending: list[Task]) -> None:
         """With batching, wait up to batch_max_wait_ms for more tasks to share a forward pass."""
         deadline = time.monotonic() + self.batch_wait_s
-        while len(batch) < self.capacity:
-            try:
-                task = self._tasks.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            batch.append(task)
-            if task is None:
-                break
-        return batch
+        while len(pending) < self.capacity and (left := deadline - time.monotonic()) > 0:
+            if dealer.poll(left * 1000):
+                self._drain(dealer, pending)
 
-    def _run_tasks(self, batch: list[Task | None]) -> Iterator[list[bytes]]:
+    def _speak(self, dealer: zmq.Socket, tasks: list[Task]) -> None:
+        """Synthesize with the socket let go (the heartbeat thread may use it), send each result at once."""
+        results = self._run_tasks(tasks)
+        while True:
+            with self._socket_released():
+                frames = next(results, None)
+            if frames is None:
+                return
+            send(dealer, frames)
+
+    @contextmanager
+    def _socket_released(self) -> Iterator[None]:
+        self._speaking = True
+        self._socket_lock.release()
+        try:
+            yield
+        finally:
+            self._socket_lock.acquire()
+            self._speaking = False
+
+    def _beat_while_speaking(self) -> None:
+        """Heartbeat thread: beats only while the main loop is speaking (it beats itself otherwise)."""
+        interval = self.settings.service.heartbeat_interval_s
+        while not self.stop_event.wait(interval):
+            if self._speaking:
+                with self._socket_lock:
+                    if self._speaking and self._dealer is not None:
+                        send(self._dealer, encode(MsgType.HEARTBEAT))
+
+    def _run_tasks(self, tasks: list[Task]) -> Iterator[list[bytes]]:
         """Frames for each task, shortest first, each group sent as soon as its pass is done.
 
         Gathered tasks are sorted by length and cut into groups of at most ``capacity``
         sentences, so similar lengths share a forward pass (little padding) and a document's
         short first chunk is never held back by its long neighbours.
         """
-        tasks = [task for task in batch if task is not None]
         for task in tasks:
             if task.error:
                 yield encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": task.error})
@@ -228,6 +222,16 @@ class Worker:
                 "solo": len(group) == 1 and group[0].solo and bool(self.engine.solo_threads),
             }
             yield encode(MsgType.RESULT, header, result.pcm)
+
+
+def task_from(message: Message) -> Task:
+    """A TASK message as a :class:`Task`; an unusable one becomes a task that reports its error."""
+    chunk_id = str(message.get("chunk", ""))
+    try:
+        text = (message.payload or b"").decode("utf-8")
+        return Task(chunk_id, text, SynthesisParams.from_wire(message.get("params")), solo=message.get("solo") is True)
+    except (ProtocolError, UnicodeDecodeError) as exc:
+        return Task(chunk_id, "", SynthesisParams(), error=str(exc))
 
 
 def send(dealer: zmq.Socket, frames: list[bytes]) -> None:
