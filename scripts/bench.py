@@ -346,6 +346,7 @@ def run(args: argparse.Namespace) -> str:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swtts-bench-")))
         print(f"loading in-process voice; starting pipelines with {counts} worker(s)", file=sys.stderr, flush=True)
         voice = PiperVoice.load(MODEL, use_cuda=cuda)
+        cuda = cuda and "CUDAExecutionProvider" in voice.session.get_providers()
         speak(voice, SHORT)
         cli = Method(
             "(1) Piper CLI, one process per call",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import numpy as np
+import onnxruntime
 import pytest
 
+import workers.engine as engine_module
 from broker.protocol import SynthesisParams
-from workers.engine import Engine, VoiceLoadError, level_audio, resolve_model
+from workers.engine import Engine, VoiceLoadError, level_audio, resolve_model, session_providers
 
 DETERMINISTIC = SynthesisParams(noise_scale=0.0, noise_w=0.0)
 
@@ -74,6 +78,55 @@ def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFix
     assert engine.info.device == "cpu"
     assert "no CUDA provider" in caplog.text
     assert engine.synthesize("Fallback works.", DETERMINISTIC).pcm
+
+
+def test_cuda_provider_that_cannot_start_leaves_an_honest_cpu_engine(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime-gpu without a driver (or CUDA libraries) quietly runs the session on the CPU;
+    the engine must then say cpu, drop CUDA-only batching and get its CPU solo session."""
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has a CUDA provider; the failure is simulated on CPU-only builds")
+    monkeypatch.setattr(engine_module, "cuda_available", lambda: True)
+    with caplog.at_level("WARNING"):
+        engine = Engine(device="cuda:0", batching="auto", threads=1, solo_threads=2)
+    assert "could not start its CUDA provider" in caplog.text
+    assert engine.info.device == "cpu"
+    assert engine.voice.session.get_providers() == ["CPUExecutionProvider"]
+    assert not engine.batching and engine.solo_voice is not None
+    assert engine.synthesize("Still speaking.", DETERMINISTIC).pcm
+
+
+def test_gpu_package_overwritten_by_the_cpu_one_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = importlib.metadata.distribution
+
+    def distribution(name: str) -> importlib.metadata.Distribution:
+        return real("onnxruntime") if name == "onnxruntime-gpu" else real(name)
+
+    monkeypatch.setattr(engine_module, "cuda_available", lambda: False)
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+    with caplog.at_level("WARNING"):
+        providers, device = session_providers("cuda:0", 0)
+    assert (providers, device) == (["CPUExecutionProvider"], "cpu")
+    assert "pip install --force-reinstall --no-deps onnxruntime-gpu" in caplog.text
+
+
+def test_cuda_library_preload_never_prints_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Audio may be going to standard output (``-o -``): onnxruntime's preload messages are logged."""
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda: print("Failed to load libcublasLt.so.13"), raising=False)
+    engine_module.cuda_available.cache_clear()
+    try:
+        with caplog.at_level("WARNING"):
+            assert engine_module.cuda_available()
+    finally:
+        engine_module.cuda_available.cache_clear()
+    assert capsys.readouterr().out == ""
+    assert "libcublasLt.so.13" in caplog.text
 
 
 def test_solo_session_speaks_the_same_audio_on_more_threads() -> None:

@@ -13,8 +13,11 @@ second session's cost to its copy of the weights.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib.metadata
+import io
 import json
 import logging
 import time
@@ -103,8 +106,33 @@ def voice_digest(model_path: Path, config_path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
+@functools.cache
 def cuda_available() -> bool:
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    """True when onnxruntime was built with its CUDA provider (the ``gpu`` extra, not clobbered).
+
+    The extra installs CUDA and cuDNN as PyPI wheels (``onnxruntime-gpu[cuda,cudnn]``), which
+    onnxruntime does not look for on its own: they are loaded here, once, before any session.
+    ``preload_dlls`` reports problems with ``print``; that text is logged instead, so it can
+    never land in audio written to standard output.
+    """
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return False
+    if hasattr(onnxruntime, "preload_dlls"):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            onnxruntime.preload_dlls()
+        if printed.getvalue().strip():
+            LOGGER.warning("loading CUDA libraries: %s", printed.getvalue().strip())
+    return True
+
+
+def _gpu_package_overwritten() -> bool:
+    """onnxruntime-gpu is installed, yet the CPU onnxruntime (a piper-tts dependency) replaced its files."""
+    try:
+        importlib.metadata.distribution("onnxruntime-gpu")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def session_providers(device: str, gpu_mem_limit_mb: int) -> tuple[list[Any], str]:
@@ -121,10 +149,19 @@ def session_providers(device: str, gpu_mem_limit_mb: int) -> tuple[list[Any], st
             if gpu_mem_limit_mb > 0:
                 options["gpu_mem_limit"] = gpu_mem_limit_mb * 2**20
             return [("CUDAExecutionProvider", options), "CPUExecutionProvider"], f"cuda:{options['device_id']}"
-        LOGGER.warning(
-            "device %s requested but onnxruntime has no CUDA provider (install swtts[gpu] on a CUDA machine); using CPU",
-            device,
-        )
+        if _gpu_package_overwritten():
+            LOGGER.warning(
+                "device %s requested and onnxruntime-gpu is installed, but the CPU-only onnxruntime package "
+                "(a dependency of piper-tts) overwrote its files; run "
+                "'pip install --force-reinstall --no-deps onnxruntime-gpu' once; using CPU",
+                device,
+            )
+        else:
+            LOGGER.warning(
+                "device %s requested but onnxruntime has no CUDA provider (install swtts[gpu] on a CUDA machine); "
+                "using CPU",
+                device,
+            )
     elif device != "cpu":
         raise VoiceLoadError(f"unknown device {device!r}; use 'cpu' or 'cuda:N'")
     return ["CPUExecutionProvider"], "cpu"
@@ -155,16 +192,15 @@ class Engine:
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
-        self.batching = use_batching(batching, actual_device)
-        self.solo_threads = solo_threads if actual_device == "cpu" and solo_threads > self.threads else 0
-        graph = _with_alignment_output(model_path) if self.batching else str(model_path)
-        options = _session_options(self.threads, shared_arena=bool(self.solo_threads))
-        self.voice = PiperVoice(config=config, session=onnxruntime.InferenceSession(graph, options, providers))
-        self.solo_voice: PiperVoice | None = None
-        if self.solo_threads:
-            solo_options = _session_options(self.solo_threads, shared_arena=True)
-            session = onnxruntime.InferenceSession(graph, solo_options, providers)
-            self.solo_voice = PiperVoice(config=config, session=session)
+        self._open_sessions(model_path, config, providers, actual_device, batching, solo_threads)
+        if actual_device != "cpu" and "CUDAExecutionProvider" not in self.voice.session.get_providers():
+            LOGGER.warning(
+                "onnxruntime could not start its CUDA provider for %s (its own error above names the missing "
+                "library or driver); using CPU",
+                actual_device,
+            )
+            actual_device = "cpu"
+            self._open_sessions(model_path, config, ["CPUExecutionProvider"], actual_device, batching, solo_threads)
         self.last_batch_sizes: list[int] = []
         self.info = VoiceInfo(
             name=model_path.name.removesuffix(".onnx"),
@@ -187,6 +223,21 @@ class Engine:
             "on" if self.batching else "off",
             (time.perf_counter() - started) * 1000,
         )
+
+    def _open_sessions(
+        self, model_path: Path, config: PiperConfig, providers: list[Any], device: str, batching: str, solo_threads: int
+    ) -> None:
+        """The voice's session(s) for ``device``: batching and the solo session depend on it."""
+        self.batching = use_batching(batching, device)
+        self.solo_threads = solo_threads if device == "cpu" and solo_threads > self.threads else 0
+        graph = _with_alignment_output(model_path) if self.batching else str(model_path)
+        options = _session_options(self.threads, shared_arena=bool(self.solo_threads))
+        self.voice = PiperVoice(config=config, session=onnxruntime.InferenceSession(graph, options, providers))
+        self.solo_voice: PiperVoice | None = None
+        if self.solo_threads:
+            solo_options = _session_options(self.solo_threads, shared_arena=True)
+            session = onnxruntime.InferenceSession(graph, solo_options, providers)
+            self.solo_voice = PiperVoice(config=config, session=session)
 
     def synthesize(self, text: str, params: SynthesisParams, solo: bool = False) -> Synthesized:
         """Speak one chunk, sentence by sentence, at an even loudness.
