@@ -32,6 +32,11 @@ _RESTART_WINDOW_S = 60.0
 _MAX_RESTARTS_PER_WINDOW = 10
 
 
+def threads_per_worker(settings: Settings, workers: int) -> int:
+    """``voice.threads``, or the host's cores shared evenly among its ``workers``."""
+    return settings.voice.threads or max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def worker_command(config_file: Path, endpoint: str, log_level: str, threads: int) -> list[str]:
     return [
         sys.executable, "-m", "pipeline.cli", "--log-level", log_level, "worker", "--config", str(config_file),
@@ -55,7 +60,7 @@ class Supervisor:
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
         self.count = settings.service.local_workers() if workers is None else workers
-        self.threads = settings.voice.threads or max(1, (os.cpu_count() or 1) // max(1, self.count))
+        self.threads = threads_per_worker(settings, self.count)
         self.log_level = log_level
         self.parent_pid = parent_pid
         self.stop_event = threading.Event()
@@ -131,6 +136,9 @@ class EmbeddedService:
 
     >>> with EmbeddedService(load_settings(), workers=2) as service:
     ...     result = service.client().synthesize("Hello there.")
+
+    ``bind`` replaces the private ipc:// endpoint (e.g. ``tcp://127.0.0.1:PORT``), so workers
+    started elsewhere with :attr:`config_file` can join it as they would a ``swtts serve``.
     """
 
     def __init__(
@@ -140,8 +148,10 @@ class EmbeddedService:
         use_cache: bool | None = None,
         log_level: str = "WARNING",
         start_timeout_s: float = 180.0,
+        bind: str | None = None,
     ) -> None:
         self.settings = settings
+        self.bind = bind
         self.workers = settings.service.local_workers() if workers is None else workers
         self.use_cache = use_cache
         self.log_level = log_level
@@ -160,18 +170,24 @@ class EmbeddedService:
 
     def start(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="swtts-embedded-"))
-        self.endpoint = f"ipc://{self._dir}/broker.sock"
-        config_file = self._dir / "config.toml"
-        config_file.write_text(dump_settings(self.settings))
+        self.endpoint = self.bind or f"ipc://{self._dir}/broker.sock"
+        self.config_file.write_text(dump_settings(self.settings))
         command = [
             sys.executable, "-m", "pipeline.cli", "--log-level", self.log_level, "serve",
-            "--config", str(config_file), "--bind", self.endpoint, "--workers", str(self.workers),
+            "--config", str(self.config_file), "--bind", self.endpoint, "--workers", str(self.workers),
             "--parent-pid", str(os.getpid()),
         ]
         if self.use_cache is False:
             command.append("--no-cache")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         self.wait_ready(self.workers)
+
+    @property
+    def config_file(self) -> Path:
+        """The service's settings as a TOML file (what its own workers are started with)."""
+        if self._dir is None:
+            raise RuntimeError("the embedded service is not running")
+        return self._dir / "config.toml"
 
     def wait_ready(self, workers: int) -> None:
         """Block until ``workers`` workers are connected and ready (or fail clearly)."""

@@ -7,6 +7,11 @@ article (every request bypasses the cache), then finishes the request it has in 
 setting: throughput (seconds of synthesized speech per wall second), requests done, p50/p99
 latency, median time to first audio, errors by code.
 
+``--tcp`` adds, for each worker count, the same sweep on a broker bound to TCP loopback with
+no workers of its own, joined by that many separately started ``swtts worker`` processes, as
+workers on other machines join: the two rows side by side show whether joined workers count
+the same as local ones.
+
 ``--connect tcp://HOST:PORT`` measures an existing service instead (its workers, local or
 remote, are whatever it has; ``--config`` supplies CURVE keys off loopback), sweeping the
 producers only. ``--output docs/benchmarks.md`` replaces the ``<!-- load:start -->`` section.
@@ -17,11 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config import Settings, load_settings  # noqa: E402
 from pipeline.client import Client, TTSError  # noqa: E402
-from pipeline.service import EmbeddedService  # noqa: E402
+from pipeline.service import EmbeddedService, threads_per_worker, worker_command  # noqa: E402
 from scripts.bench import ARTICLE, percentile, warm_up, worker_counts  # noqa: E402
 from scripts.report import machine_line, replace_section  # noqa: E402
 
@@ -115,6 +124,25 @@ def run_setting(endpoint: str, settings: Settings, workers: str, producers: int,
     return setting
 
 
+@contextmanager
+def joined_over_tcp(settings: Settings, count: int) -> Iterator[EmbeddedService]:
+    """A worker-less broker on TCP loopback that ``count`` separate worker processes join."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with EmbeddedService(settings, workers=0, use_cache=False, bind=f"tcp://127.0.0.1:{port}") as service:
+        command = worker_command(service.config_file, service.endpoint, "WARNING", threads_per_worker(settings, count))
+        workers = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(count)]
+        try:
+            service.wait_ready(count)
+            yield service
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(timeout=20)
+
+
 def describe_workers(client: Client) -> str:
     """Live workers of a running service, e.g. ``3 (hostA: 2, hostB: 1)``."""
     live = [w for w in client.status()["workers"] if w.get("state") != "dead"]
@@ -128,6 +156,8 @@ def main() -> int:
     parser.add_argument("--max-workers", type=int, default=os.cpu_count() or 1,
                         help="sweep 1, 2, 4, ... up to this many local workers (default: cores)")
     parser.add_argument("--producers", default="1,2,4", help="comma-separated producer counts (default 1,2,4)")
+    parser.add_argument("--tcp", action="store_true",
+                        help="also sweep workers that join a TCP-loopback broker as separate processes")
     parser.add_argument("--connect", help="measure a running service at tcp://HOST:PORT instead")
     parser.add_argument("--config", help="TOML overriding config/default.toml (CURVE keys, device, ...)")
     parser.add_argument("--output", type=Path, help="replace the load section of this markdown file")
@@ -154,11 +184,18 @@ def main() -> int:
         where = f"Against the running service at {args.connect}."
     else:
         for count in worker_counts(args.max_workers):
-            with EmbeddedService(settings, workers=count, use_cache=False) as service:
-                warm_up(service.client())
-                settings_done += [run_setting(service.endpoint, settings, str(count), n, args.seconds)
-                                  for n in producer_counts]
+            variants = [(str(count), EmbeddedService(settings, workers=count, use_cache=False))]
+            if args.tcp:
+                variants.append((f"{count} joined over tcp", joined_over_tcp(settings, count)))
+            for label, starting in variants:
+                with starting as service:
+                    warm_up(service.client())
+                    settings_done += [run_setting(service.endpoint, settings, label, n, args.seconds)
+                                      for n in producer_counts]
         where = "Embedded service (loopback ipc), one per worker count, cache off."
+        if args.tcp:
+            where += (" Rows \"joined over tcp\": a broker on tcp://127.0.0.1 with no workers of its own, "
+                      "joined by that many separately started `swtts worker` processes.")
     summary = (
         f"{machine_line()} {where} Each setting runs {args.seconds:g} s, then waits for the requests in "
         f"flight (wall s). Mix: {SHORT_SHARE:.0%} short replies, the rest article paragraphs of "

@@ -16,7 +16,7 @@ import soundfile
 
 from config import Settings
 from pipeline.client import Client
-from pipeline.service import EmbeddedService
+from pipeline.service import EmbeddedService, worker_command
 from tests.conftest import ARTICLE, REPO, free_port, phoneme_words
 
 pytestmark = pytest.mark.e2e
@@ -137,6 +137,24 @@ def test_serve_and_remote_worker_processes(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
         assert serve.wait(timeout=30) == 0
+
+
+def test_embedded_service_bound_to_tcp_is_joined_by_separate_workers(settings: Settings) -> None:
+    """What the load test's "joined over tcp" rows run: the chunks come from the joined workers."""
+    with EmbeddedService(settings, workers=0, use_cache=False, bind=f"tcp://127.0.0.1:{free_port()}") as service:
+        assert service.endpoint.startswith("tcp://127.0.0.1:")
+        command = worker_command(service.config_file, service.endpoint, "WARNING", 1)
+        workers = [subprocess.Popen(command, stdin=subprocess.DEVNULL, cwd=REPO) for _ in range(2)]
+        try:
+            service.wait_ready(2)
+            result = service.client().synthesize("First sentence here. Second one there. A third to share.",
+                                                 use_cache=False)
+            assert {chunk.worker.rpartition(":")[2] for chunk in result.chunks} <= {str(w.pid) for w in workers}
+            assert result.duration_s > 1.0
+        finally:
+            for worker in workers:
+                worker.terminate()
+            assert [worker.wait(timeout=30) for worker in workers] == [0, 0]
 
 
 def test_say_leaves_no_orphan_processes(tmp_path: Path, settings: Settings) -> None:
