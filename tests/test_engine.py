@@ -80,6 +80,7 @@ def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFix
     assert engine.synthesize("Fallback works.", DETERMINISTIC).pcm
 
 
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider':UserWarning")
 def test_cuda_provider_that_cannot_start_leaves_an_honest_cpu_engine(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
