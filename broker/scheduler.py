@@ -12,7 +12,11 @@ Rules in one place:
   flight, then the one served longest ago, so requests interleave and a short reply never
   waits behind a long article.
 - **Solo runs**: a chunk given to the only busy worker on its host while nothing else waits
-  is marked ``solo``; a CPU worker then speaks it on every core instead of its one.
+  is marked ``solo``; a CPU worker then speaks it on every core instead of its one. A
+  document's first chunk (short, so audio starts early) also runs solo when the host is idle
+  and the document has at least a chunk per worker to follow; the rest of the document waits
+  off that host until it is spoken, which costs the other workers a short first chunk's time
+  and brings first audio to a whole host's speed.
 - **Ordered collector**: results are held until every earlier chunk of the request has been
   sent, so the producer receives audio in document order, each chunk exactly once.
 - **Reliability**: a worker silent for ``heartbeat_liveness`` periods is dead; its chunks go
@@ -101,6 +105,7 @@ class Request:
     doc_key: str | None = None
     doc_hit: bool = False
     workers_used: set[str] = field(default_factory=set)
+    lead_host: str | None = None
     cached_chunks: int = 0
     synth_ms: float = 0.0
     queued_ms: float = 0.0
@@ -493,10 +498,13 @@ class Scheduler:
         free = sorted((w for w in self.workers.values() if len(w.in_flight) < w.capacity), key=lambda w: w.last_used)
         for worker in free:
             while len(worker.in_flight) < worker.capacity:
-                request = self._next_request_for(worker.voice)
+                request = self._next_request_for(worker)
                 if request is None:
                     break
                 index = request.pending.popleft()
+                solo = self._alone(worker)
+                if self._leads(worker, request, index):
+                    solo, request.lead_host = True, worker.info.get("host")
                 job = request.jobs[index]
                 now = self.clock()
                 job.attempts += 1
@@ -509,7 +517,7 @@ class Scheduler:
                 self._send(
                     worker.identity,
                     MsgType.TASK,
-                    {"chunk": f"{request.id}:{index}", "params": request.params.to_wire(), "solo": self._alone(worker)},
+                    {"chunk": f"{request.id}:{index}", "params": request.params.to_wire(), "solo": solo},
                     job.chunk.text.encode(),
                 )
 
@@ -523,11 +531,24 @@ class Scheduler:
         return not any(other.in_flight for other in self.workers.values()
                        if other is not worker and other.info.get("host") == host)
 
-    def _next_request_for(self, voice: str) -> Request | None:
+    def _leads(self, worker: WorkerState, request: Request, index: int) -> bool:
+        """True for a document's first chunk that may take the idle host while the rest waits."""
+        if index != 0 or request.first_audio is not None or worker.info.get("solo") is not True:
+            return False
+        if len(worker.in_flight) > 0 or any(other.pending for other in self.requests.values() if other is not request):
+            return False
+        host = worker.info.get("host")
+        neighbours = [other for other in self.workers.values() if other is not worker and other.info.get("host") == host]
+        return not any(other.in_flight for other in neighbours) and len(request.pending) > len(neighbours)
+
+    def _next_request_for(self, worker: WorkerState) -> Request | None:
+        voice = worker.voice
         best: Request | None = None
         for request in self.requests.values():
             if not request.pending or (request.voice is not None and request.voice != voice):
                 continue
+            if 0 in request.in_flight and request.lead_host is not None and request.lead_host == worker.info.get("host"):
+                continue  # its first chunk is being spoken on every core of this host
             if best is None or _turn(request) < _turn(best):
                 best = request
         if best is not None and best.voice is None:

@@ -237,9 +237,40 @@ def test_a_lone_chunk_is_solo_only_while_no_neighbour_is_busy_and_nothing_waits(
     assert (first.get("solo"), second.get("solo")) == (True, False)  # its neighbour was busy
     h.finish(b"w1", first)
     h.finish(b"w2", second)
-    h.handle(CLIENT, submit("c", SENTENCES))  # several chunks: work is waiting at each dispatch
+    h.handle(OTHER, submit("c", "One more. And another."))  # two chunks: the second waits at the first's dispatch
     assert [t.get("solo") for t in h.tasks(b"w1")[1:] + h.tasks(b"w2")[1:]] == [False, False]
     assert h.scheduler.status()["workers"][0]["solo_chunks"] == 0
+
+
+def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(solo=True, host="a"))
+    h.handle(b"w2", ready(solo=True, host="a"))
+    h.handle(b"w3", ready(solo=True, host="b"))
+    h.handle(CLIENT, submit("doc", SENTENCES))  # 6 chunks: enough to follow for every worker
+    lead = h.tasks(b"w1") + h.tasks(b"w2")
+    assert len(lead) == 1 and lead[0].get("chunk") == "doc:0" and lead[0].get("solo") is True
+    assert [t.get("chunk") for t in h.tasks(b"w3")] == ["doc:1"]  # another host is not held
+    holder = b"w1" if h.tasks(b"w1") else b"w2"
+    h.finish(holder, lead[0])
+    assert len(h.to(CLIENT, MsgType.AUDIO)) == 1
+    assert len(h.tasks(b"w1") + h.tasks(b"w2")) == 3  # the rest spreads over the host again
+    assert [t.get("solo") for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
+
+
+def test_no_lead_when_the_document_is_too_short_to_keep_every_worker_busy_or_others_wait() -> None:
+    two = " ".join(SENTENCES.split(". ")[:2])
+    h = Harness()
+    h.handle(b"w1", ready(solo=True))
+    h.handle(b"w2", ready(solo=True))
+    h.handle(CLIENT, submit("pair", two))  # two chunks for two workers: both start at once
+    assert [t.get("solo") for t in h.tasks(b"w1") + h.tasks(b"w2")] == [False, False]
+    busy = Harness()
+    busy.handle(b"w1", ready(solo=True))
+    busy.handle(CLIENT, submit("first", SENTENCES))
+    busy.handle(OTHER, submit("second", SENTENCES))
+    busy.handle(b"w2", ready(solo=True))  # w1 is busy: no lead for "second" on w2
+    assert [t.get("solo") for t in busy.tasks(b"w2")] == [False]
 
 
 def test_solo_counts_only_neighbours_on_the_same_host_and_only_workers_that_offer_it() -> None:
