@@ -12,7 +12,8 @@ loads the same voice in this process, then measures, interleaved and as medians 
   the moment the first sentence is complete in the stream plus that sentence's synthesis.
 
 Each swtts stream is closed after its first chunk (cancelled at the broker) and the workers
-are left to go idle before the next measurement, so no measurement shares the CPU with
+are left to go idle before the next measurement, and every measurement follows a short pause
+(onnxruntime's threads spin for a while after a run), so no measurement shares the CPU with
 another. Prints a markdown table; ``--output`` replaces the ``<!-- stream:start -->``
 section of docs/benchmarks.md.
 """
@@ -34,6 +35,7 @@ from config import load_settings  # noqa: E402
 from pipeline.chunker import sentence_spans  # noqa: E402
 from pipeline.client import Client  # noqa: E402
 from pipeline.service import EmbeddedService  # noqa: E402
+from scripts.bench import SETTLE_S  # noqa: E402
 from scripts.report import machine_line, replace_section  # noqa: E402
 
 SHORT = "Sure, here is what I found about lighthouses."
@@ -144,7 +146,9 @@ def main() -> int:
         for repeat in range(args.repeats):
             order = rounds if repeat % 2 == 0 else rounds[::-1]
             for key, measure in order:
+                time.sleep(SETTLE_S)
                 results[key].append(measure())
+            time.sleep(SETTLE_S)
             source = TokenSource(ARTICLE, args.tokens_per_s)
             arrived = first_chunk_at(client, source, overheads)
             source.stop()
@@ -175,8 +179,8 @@ def main() -> int:
         f"spends {median(results['tokens']) - complete:.0f} ms after the sentence is complete (segmenting, "
         f"sockets, a worker's synthesis). All but a median {median(overheads):.1f} ms of swtts's first-audio "
         f"time is the worker's synthesis of the first chunk (client, sockets, broker and queue take the rest); "
-        f"each worker synthesizes on one thread, its neighbour meanwhile on the next chunk, whereas "
-        f"in-process PiperVoice uses every core for one sentence."
+        f"on an idle host that chunk is spoken solo, on every core, as PiperVoice speaks its first sentence, "
+        f"and PiperVoice runs in the measuring process itself."
     )
     table = "\n".join(lines)
     print(table)

@@ -1,9 +1,11 @@
 """Load test: throughput and latency while concurrent producers keep the workers busy.
 
-Sweeps worker count (1, 2, 4, ... N, one embedded service each, cache off) x concurrent
-producers (``--producers 1,2,4``). Every producer is a thread with its own ``Client`` that
-loops, for ``--seconds``, over a fixed mix of short replies and medium paragraphs of the sample
-article (every request bypasses the cache), then finishes the request it has in flight. Per
+Sweeps worker count (1, 2, 4, ... N, one embedded service each, all started up front, cache
+off) x concurrent producers (``--producers 1,2,4``). Every producer is a thread with its own
+``Client`` that loops over a fixed mix of short replies and medium paragraphs of the sample
+article (every request bypasses the cache), then finishes the request it has in flight. A
+setting's ``--seconds`` are cut into ``--rounds`` segments taken in turn with the other
+services' segments, so the comparison is side by side on a machine whose speed drifts. Per
 setting: throughput (seconds of synthesized speech per wall second), requests done, p50/p99
 latency, median time to first audio, errors by code.
 
@@ -30,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,9 +121,26 @@ def run_setting(endpoint: str, settings: Settings, workers: str, producers: int,
     with ThreadPoolExecutor(producers, thread_name_prefix="producer") as executor:
         futures = [executor.submit(produce, endpoint, settings, seed, stop_at) for seed in range(producers)]
         outcomes = [outcome for future in futures for outcome in future.result()]
-    setting = Setting(workers, producers, time.perf_counter() - started, outcomes)
-    print(setting.row(), flush=True)
-    return setting
+    return Setting(workers, producers, time.perf_counter() - started, outcomes)
+
+
+def sweep_interleaved(services: list[tuple[str, str]], settings: Settings, producer_counts: list[int],
+                      seconds: float, rounds: int) -> list[Setting]:
+    """Every (service, producers) setting, each run as ``rounds`` segments taken in turn with the
+    other services' segments, so a slow spell of a shared machine falls on all of them alike."""
+    done: list[Setting] = []
+    for producers in producer_counts:
+        segments: dict[str, list[Setting]] = {label: [] for label, _ in services}
+        for turn in range(rounds):
+            shift = turn % len(services)
+            for label, endpoint in services[shift:] + services[:shift]:
+                segments[label].append(run_setting(endpoint, settings, label, producers, seconds / rounds))
+        for label, parts in segments.items():
+            setting = Setting(label, producers, sum(p.wall_s for p in parts), [o for p in parts for o in p.outcomes])
+            print(setting.row(), flush=True)
+            done.append(setting)
+    order = [label for label, _ in services]
+    return sorted(done, key=lambda setting: (order.index(setting.workers), setting.producers))
 
 
 @contextmanager
@@ -158,6 +177,8 @@ def main() -> int:
     parser.add_argument("--producers", default="1,2,4", help="comma-separated producer counts (default 1,2,4)")
     parser.add_argument("--tcp", action="store_true",
                         help="also sweep workers that join a TCP-loopback broker as separate processes")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="segments per setting, interleaved with the other services' (default 3)")
     parser.add_argument("--connect", help="measure a running service at tcp://HOST:PORT instead")
     parser.add_argument("--config", help="TOML overriding config/default.toml (CURVE keys, device, ...)")
     parser.add_argument("--output", type=Path, help="replace the load section of this markdown file")
@@ -166,8 +187,8 @@ def main() -> int:
         producer_counts = [int(n) for n in args.producers.split(",")]
     except ValueError:
         parser.error("--producers must be comma-separated integers")
-    if min(producer_counts) < 1 or args.max_workers < 1 or args.seconds <= 0:
-        parser.error("--producers, --max-workers and --seconds must be positive")
+    if min(producer_counts) < 1 or args.max_workers < 1 or args.seconds <= 0 or args.rounds < 1:
+        parser.error("--producers, --max-workers, --seconds and --rounds must be positive")
     settings = load_settings(args.config)
     started = time.perf_counter()
     header = [
@@ -180,25 +201,30 @@ def main() -> int:
         with Client(args.connect, settings) as client:
             warm_up(client)
             workers = describe_workers(client)
-        settings_done += [run_setting(args.connect, settings, workers, n, args.seconds) for n in producer_counts]
+        settings_done += sweep_interleaved([(workers, args.connect)], settings, producer_counts, args.seconds,
+                                           args.rounds)
         where = f"Against the running service at {args.connect}."
     else:
-        for count in worker_counts(args.max_workers):
-            variants = [(str(count), EmbeddedService(settings, workers=count, use_cache=False))]
-            if args.tcp:
-                variants.append((f"{count} joined over tcp", joined_over_tcp(settings, count)))
-            for label, starting in variants:
-                with starting as service:
+        with ExitStack() as stack:
+            services: list[tuple[str, str]] = []
+            for count in worker_counts(args.max_workers):
+                variants = [(str(count), EmbeddedService(settings, workers=count, use_cache=False))]
+                if args.tcp:
+                    variants.append((f"{count} joined over tcp", joined_over_tcp(settings, count)))
+                for label, starting in variants:
+                    service = stack.enter_context(starting)
                     warm_up(service.client())
-                    settings_done += [run_setting(service.endpoint, settings, label, n, args.seconds)
-                                      for n in producer_counts]
-        where = "Embedded service (loopback ipc), one per worker count, cache off."
+                    services.append((label, service.endpoint))
+            settings_done += sweep_interleaved(services, settings, producer_counts, args.seconds, args.rounds)
+        where = (f"Embedded services (loopback ipc), one per worker count, all running, cache off; each setting "
+                 f"is {args.rounds} segments of {args.seconds / args.rounds:g} s taken in turn with the other "
+                 f"services' segments.")
         if args.tcp:
             where += (" Rows \"joined over tcp\": a broker on tcp://127.0.0.1 with no workers of its own, "
                       "joined by that many separately started `swtts worker` processes.")
     summary = (
-        f"{machine_line()} {where} Each setting runs {args.seconds:g} s, then waits for the requests in "
-        f"flight (wall s). Mix: {SHORT_SHARE:.0%} short replies, the rest article paragraphs of "
+        f"{machine_line()} {where} Each setting runs {args.seconds:g} s in all, each segment then waiting for "
+        f"the requests in flight (wall s). Mix: {SHORT_SHARE:.0%} short replies, the rest article paragraphs of "
         f"{min(map(len, PARAGRAPHS))}–{max(map(len, PARAGRAPHS))} characters. Throughput counts synthesized "
         f"speech only; latency is request sent to last chunk received."
     )
