@@ -502,9 +502,6 @@ class Scheduler:
                 if request is None:
                     break
                 index = request.pending.popleft()
-                solo = self._alone(worker)
-                if self._leads(worker, request, index):
-                    solo, request.lead_host = True, worker.info.get("host")
                 job = request.jobs[index]
                 now = self.clock()
                 job.attempts += 1
@@ -514,6 +511,9 @@ class Scheduler:
                 request.workers_used.add(worker.label)
                 worker.in_flight.add((request.id, index))
                 worker.last_used = now
+                solo = self._alone(worker)
+                if self._leads(worker, request, index):
+                    solo, request.lead_host = True, worker.info.get("host")
                 self._send(
                     worker.identity,
                     MsgType.TASK,
@@ -535,7 +535,7 @@ class Scheduler:
         """True for a document's first chunk that may take the idle host while the rest waits."""
         if index != 0 or request.first_audio is not None or worker.info.get("solo") is not True:
             return False
-        if len(worker.in_flight) > 0 or any(other.pending for other in self.requests.values() if other is not request):
+        if len(worker.in_flight) > 1 or any(other.pending for other in self.requests.values() if other is not request):
             return False
         host = worker.info.get("host")
         neighbours = [other for other in self.workers.values() if other is not worker and other.info.get("host") == host]

@@ -258,6 +258,14 @@ def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it()
     assert [t.get("solo") for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
 
 
+def test_a_worker_with_a_chunk_in_flight_never_gets_a_second_solo_chunk() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(solo=True, capacity=2))
+    h.handle(CLIENT, submit("a", "A short reply."))
+    h.handle(OTHER, submit("b", "Another reply."))
+    assert [t.get("solo") for t in h.tasks(b"w1")] == [True, False]
+
+
 def test_no_lead_when_the_document_is_too_short_to_keep_every_worker_busy_or_others_wait() -> None:
     two = " ".join(SENTENCES.split(". ")[:2])
     h = Harness()
