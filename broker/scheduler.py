@@ -523,23 +523,24 @@ class Scheduler:
 
     def _alone(self, worker: WorkerState) -> bool:
         """True when ``worker`` can take its host's every core: no neighbour is busy, nothing waits."""
-        if worker.info.get("solo") is not True or len(worker.in_flight) > 1:
-            return False
-        if any(request.pending for request in self.requests.values()):
-            return False
-        host = worker.info.get("host")
-        return not any(other.in_flight for other in self.workers.values()
-                       if other is not worker and other.info.get("host") == host)
+        return self._idle_neighbours(worker) is not None and not any(r.pending for r in self.requests.values())
 
     def _leads(self, worker: WorkerState, request: Request, index: int) -> bool:
         """True for a document's first chunk that may take the idle host while the rest waits."""
-        if index != 0 or request.first_audio is not None or worker.info.get("solo") is not True:
+        if index != 0 or request.first_audio is not None:
             return False
-        if len(worker.in_flight) > 1 or any(other.pending for other in self.requests.values() if other is not request):
-            return False
+        neighbours = self._idle_neighbours(worker)
+        return (neighbours is not None and len(request.pending) > len(neighbours)
+                and not any(other.pending for other in self.requests.values() if other is not request))
+
+    def _idle_neighbours(self, worker: WorkerState) -> list[WorkerState] | None:
+        """The other workers on ``worker``'s host when it offers solo runs and none of them (nor it,
+        beyond the chunk just given) is busy; None when it cannot have the host to itself."""
+        if worker.info.get("solo") is not True or len(worker.in_flight) > 1:
+            return None
         host = worker.info.get("host")
         neighbours = [other for other in self.workers.values() if other is not worker and other.info.get("host") == host]
-        return not any(other.in_flight for other in neighbours) and len(request.pending) > len(neighbours)
+        return None if any(other.in_flight for other in neighbours) else neighbours
 
     def _next_request_for(self, worker: WorkerState) -> Request | None:
         voice = worker.voice

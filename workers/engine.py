@@ -126,8 +126,8 @@ def cuda_available() -> bool:
     return True
 
 
-def _gpu_package_overwritten() -> bool:
-    """onnxruntime-gpu is installed, yet the CPU onnxruntime (a piper-tts dependency) replaced its files."""
+def _gpu_package_installed() -> bool:
+    """Whether onnxruntime-gpu is installed: with no CUDA provider, the CPU onnxruntime overwrote it."""
     try:
         importlib.metadata.distribution("onnxruntime-gpu")
     except importlib.metadata.PackageNotFoundError:
@@ -149,7 +149,7 @@ def session_providers(device: str, gpu_mem_limit_mb: int) -> tuple[list[Any], st
             if gpu_mem_limit_mb > 0:
                 options["gpu_mem_limit"] = gpu_mem_limit_mb * 2**20
             return [("CUDAExecutionProvider", options), "CPUExecutionProvider"], f"cuda:{options['device_id']}"
-        if _gpu_package_overwritten():
+        if _gpu_package_installed():
             LOGGER.warning(
                 "device %s requested and onnxruntime-gpu is installed, but the CPU-only onnxruntime package "
                 "(a dependency of piper-tts) overwrote its files; run "
