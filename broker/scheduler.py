@@ -511,9 +511,10 @@ class Scheduler:
                 request.workers_used.add(worker.label)
                 worker.in_flight.add((request.id, index))
                 worker.last_used = now
-                solo = self._alone(worker)
-                if self._leads(worker, request, index):
-                    solo, request.lead_host = True, worker.info.get("host")
+                leads = self._leads(worker, request, index)
+                if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
+                    request.lead_host = worker.info.get("host") if leads else None
+                solo = leads or self._alone(worker)
                 self._send(
                     worker.identity,
                     MsgType.TASK,

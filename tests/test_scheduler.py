@@ -258,6 +258,20 @@ def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it()
     assert [t.get("solo") for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
 
 
+def test_a_first_chunk_resent_without_leading_no_longer_holds_the_host() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(solo=True, host="a"))
+    h.handle(b"w2", ready(solo=True, host="a"))
+    h.handle(CLIENT, submit("doc", SENTENCES))
+    assert [t.get("chunk") for t in h.tasks(b"w1")] == ["doc:0"] and h.tasks(b"w2") == []
+    h.handle(OTHER, submit("other", "A short reply."))
+    h.handle(b"w3", ready(solo=True, host="a"))
+    h.handle(b"w1", msg(MsgType.DISCONNECT))  # doc:0 goes back to the queue while w3's neighbour w2 is busy
+    assert [t.get("chunk") for t in h.tasks(b"w3")] == ["doc:0"] and h.tasks(b"w3")[0].get("solo") is False
+    h.finish(b"w2", h.tasks(b"w2")[0])
+    assert [t.get("chunk") for t in h.tasks(b"w2")][1:] == ["doc:1"]
+
+
 def test_a_worker_with_a_chunk_in_flight_never_gets_a_second_solo_chunk() -> None:
     h = Harness()
     h.handle(b"w1", ready(solo=True, capacity=2))
