@@ -15,13 +15,13 @@ from collections import defaultdict, deque
 
 import zmq
 
-from broker.metrics import Metrics
-from broker.protocol import ErrorCode, ProtocolError, decode
-from broker.scheduler import Scheduler
-from broker.security import secure_server
-from config import Settings
-from pipeline.cache import AudioCache
-from workers.engine import resolve_model
+from swtts.broker.cache import AudioCache
+from swtts.broker.metrics import Metrics
+from swtts.broker.scheduler import Scheduler
+from swtts.broker.security import secure_server
+from swtts.config import Settings
+from swtts.protocol import ErrorCode, ProtocolError, decode
+from swtts.workers.engine import resolve_model
 
 LOGGER = logging.getLogger(__name__)
 
@@ -127,4 +127,3 @@ class Broker:
                 queue.popleft()
             else:
                 del self._backlog[peer]
-

@@ -22,16 +22,27 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("swtts_requests", "Requests by outcome", ["outcome"], registry=r)
-        self.chunks = Counter("swtts_chunks", "Chunks by outcome (synthesized, cached, failed, requeued, dropped)", ["outcome"], registry=r)
+        self.chunks = Counter(
+            "swtts_chunks",
+            "Chunks by outcome (synthesized, cached, failed, requeued, dropped)",
+            ["outcome"],
+            registry=r,
+        )
         self.request_latency = Histogram(
             "swtts_request_latency_seconds", "Submit to done", buckets=_LATENCY_BUCKETS, registry=r
         )
         self.first_audio = Histogram(
-            "swtts_time_to_first_audio_seconds", "Submit to first audio chunk sent", buckets=_LATENCY_BUCKETS, registry=r
+            "swtts_time_to_first_audio_seconds",
+            "Submit to first audio chunk sent",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.stage_seconds = Histogram(
-            "swtts_stage_seconds", "Per-chunk time by stage (queue_wait, synthesis, assembly)", ["stage"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "swtts_stage_seconds",
+            "Per-chunk time by stage (queue_wait, synthesis, assembly)",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.queue_depth = Gauge("swtts_queue_chunks", "Chunks waiting for a worker", registry=r)
         self.active_requests = Gauge("swtts_active_requests", "Requests in progress", registry=r)

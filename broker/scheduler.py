@@ -29,11 +29,15 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
-from broker.metrics import Metrics
-from broker.protocol import (
+from swtts.broker.cache import AudioCache, CachedAudio, cache_key
+from swtts.broker.metrics import Metrics
+from swtts.config import Settings
+from swtts.pipeline.chunker import Chunk, looks_complete, split_text
+from swtts.protocol import (
     ErrorCode,
     Message,
     MsgType,
@@ -42,9 +46,6 @@ from broker.protocol import (
     decode_text,
     encode,
 )
-from config import Settings
-from pipeline.cache import AudioCache, CachedAudio, cache_key
-from pipeline.chunker import Chunk, looks_complete, split_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -215,8 +216,11 @@ class Scheduler:
         for identity in [i for i, w in self.workers.items() if w.expires < now]:
             self._worker_died(identity, "heartbeat lost")
         for request in [r for r in self.requests.values() if r.deadline < now]:
-            self._fail(request, ErrorCode.TIMEOUT, f"request did not finish within its deadline of "
-                       f"{request.deadline - request.created:.0f} s")
+            self._fail(
+                request,
+                ErrorCode.TIMEOUT,
+                f"request did not finish within its deadline of {request.deadline - request.created:.0f} s",
+            )
         self.dispatch()
         self._update_gauges()
 
@@ -254,7 +258,9 @@ class Scheduler:
         elif request is None or request.client != peer:
             raise ProtocolError(ErrorCode.UNKNOWN_REQUEST, f"no open request {request_id!r} to add part {part} to")
         elif request.closed or part != request.parts:
-            raise ProtocolError(ErrorCode.MALFORMED, f"part {part} of {request_id!r} is out of order (expected {request.parts})")
+            raise ProtocolError(
+                ErrorCode.MALFORMED, f"part {part} of {request_id!r} is out of order (expected {request.parts})"
+            )
         more = bool(message.get("more", False))
         if part > 0 and not more and not message.payload:
             request.parts += 1
@@ -291,8 +297,14 @@ class Scheduler:
                 request.pending.append(chunk.index)
             else:
                 request.results[chunk.index] = ChunkResult(
-                    cached.pcm, cached.sample_rate, list(cached.meta.get("sentence_samples", [])),
-                    str(cached.meta.get("phonemes", "")), 0.0, 0.0, "cache", True,
+                    cached.pcm,
+                    cached.sample_rate,
+                    list(cached.meta.get("sentence_samples", [])),
+                    str(cached.meta.get("phonemes", "")),
+                    0.0,
+                    0.0,
+                    "cache",
+                    True,
                 )
         self._send(peer, MsgType.ACCEPTED, {"id": request_id, "part": part, "chunks": len(request.jobs)})
         LOGGER.debug("request %s part %d: %d chars, %d chunks", request_id, part, len(text), len(chunks))
@@ -344,7 +356,8 @@ class Scheduler:
         speakers = int(voices[name].get("num_speakers", 1))
         if params.speaker >= max(1, speakers):
             raise ProtocolError(
-                ErrorCode.BAD_PARAM, f"unknown speaker {params.speaker}; voice {name!r} has {max(1, speakers)} speaker(s)"
+                ErrorCode.BAD_PARAM,
+                f"unknown speaker {params.speaker}; voice {name!r} has {max(1, speakers)} speaker(s)",
             )
         return name
 
@@ -371,12 +384,16 @@ class Scheduler:
 
     def _on_ping(self, peer: bytes, message: Message) -> None:
         ready = sum(1 for w in self.workers.values() if len(w.in_flight) < w.capacity)
-        self._send(peer, MsgType.REPLY, {
-            "workers": len(self.workers),
-            "ready": ready,
-            "voices": sorted({w.voice for w in self.workers.values()}),
-            "echo": message.get("echo"),
-        })
+        self._send(
+            peer,
+            MsgType.REPLY,
+            {
+                "workers": len(self.workers),
+                "ready": ready,
+                "voices": sorted({w.voice for w in self.workers.values()}),
+                "echo": message.get("echo"),
+            },
+        )
 
     def _on_status(self, peer: bytes, message: Message) -> None:
         self._send(peer, MsgType.REPLY, self.status())
@@ -413,7 +430,9 @@ class Scheduler:
 
     def _on_heartbeat(self, peer: bytes, message: Message) -> None:
         if peer not in self.workers:
-            self._send(peer, MsgType.ERROR, {"code": ErrorCode.UNKNOWN_PEER.value, "error": "unknown worker; send ready"})
+            self._send(
+                peer, MsgType.ERROR, {"code": ErrorCode.UNKNOWN_PEER.value, "error": "unknown worker; send ready"}
+            )
 
     def _on_disconnect(self, peer: bytes, message: Message) -> None:
         if peer in self.workers:
@@ -434,26 +453,49 @@ class Scheduler:
             sample_rate = 0
         if len(pcm) % 2 or sample_rate <= 0:
             # The chunk is out of every queue now: fail its request rather than leave it hanging.
-            self._fail(request, ErrorCode.SYNTHESIS_FAILED,
-                       f"chunk {job.chunk.index}: worker {worker.label} sent a malformed result")
-            raise ProtocolError(ErrorCode.MALFORMED, "result needs int16 PCM, a positive sample_rate and numeric "
-                                "sentence_samples, synth_ms and batch")
+            self._fail(
+                request,
+                ErrorCode.SYNTHESIS_FAILED,
+                f"chunk {job.chunk.index}: worker {worker.label} sent a malformed result",
+            )
+            raise ProtocolError(
+                ErrorCode.MALFORMED,
+                "result needs int16 PCM, a positive sample_rate and numeric sentence_samples, synth_ms and batch",
+            )
         phonemes = str(message.get("phonemes") or "")
         queued_ms = (job.dispatched - job.enqueued) * 1000
         self.metrics.chunks.labels("synthesized").inc()
         self.metrics.stage_seconds.labels("queue_wait").observe(queued_ms / 1000)
         self.metrics.stage_seconds.labels("synthesis").observe(synth_ms / 1000)
         if self.cache is not None and job.cache_key is not None:
-            self.cache.put(job.cache_key, CachedAudio(pcm, sample_rate, {"sentence_samples": sentence_samples, "phonemes": phonemes}))
+            self.cache.put(
+                job.cache_key,
+                CachedAudio(pcm, sample_rate, {"sentence_samples": sentence_samples, "phonemes": phonemes}),
+            )
         if job.chunk.index in request.results or job.chunk.index < request.next_emit:
             return
         request.results[job.chunk.index] = ChunkResult(
-            pcm, sample_rate, sentence_samples, phonemes, synth_ms, queued_ms, worker.label, False, self.clock(),
+            pcm,
+            sample_rate,
+            sentence_samples,
+            phonemes,
+            synth_ms,
+            queued_ms,
+            worker.label,
+            False,
+            self.clock(),
         )
         worker.batch_sizes[batch] = worker.batch_sizes.get(batch, 0) + 1
         worker.solo_chunks += message.get("solo") is True
-        LOGGER.debug("request %s chunk %d: %d chars, queued %.1f ms, synth %.1f ms on %s",
-                     request.id, job.chunk.index, len(job.chunk.text), queued_ms, synth_ms, worker.label)
+        LOGGER.debug(
+            "request %s chunk %d: %d chars, queued %.1f ms, synth %.1f ms on %s",
+            request.id,
+            job.chunk.index,
+            len(job.chunk.text),
+            queued_ms,
+            synth_ms,
+            worker.label,
+        )
         self._emit_ready(request)
 
     def _on_failed(self, peer: bytes, message: Message) -> None:
@@ -462,8 +504,11 @@ class Scheduler:
             return
         request, job, _ = located
         self.metrics.chunks.labels("failed").inc()
-        self._fail(request, ErrorCode.SYNTHESIS_FAILED,
-                   f"chunk {job.chunk.index} could not be synthesized: {message.get('error', 'unknown error')}")
+        self._fail(
+            request,
+            ErrorCode.SYNTHESIS_FAILED,
+            f"chunk {job.chunk.index} could not be synthesized: {message.get('error', 'unknown error')}",
+        )
 
     def _take_chunk(self, peer: bytes, message: Message) -> tuple[Request, Job, WorkerState] | None:
         """Free the worker's slot for a returned chunk; find the chunk's request if it is still live.
@@ -473,7 +518,9 @@ class Scheduler:
         """
         worker = self.workers.get(peer)
         if worker is None:
-            self._send(peer, MsgType.ERROR, {"code": ErrorCode.UNKNOWN_PEER.value, "error": "unknown worker; send ready"})
+            self._send(
+                peer, MsgType.ERROR, {"code": ErrorCode.UNKNOWN_PEER.value, "error": "unknown worker; send ready"}
+            )
             return None
         chunk_id = str(message.get("chunk", ""))
         request_id, _, index_text = chunk_id.rpartition(":")
@@ -531,8 +578,11 @@ class Scheduler:
         if index != 0 or request.first_audio is not None:
             return False
         neighbours = self._idle_neighbours(worker)
-        return (neighbours is not None and len(request.pending) > len(neighbours)
-                and not any(other.pending for other in self.requests.values() if other is not request))
+        return (
+            neighbours is not None
+            and len(request.pending) > len(neighbours)
+            and not any(other.pending for other in self.requests.values() if other is not request)
+        )
 
     def _idle_neighbours(self, worker: WorkerState) -> list[WorkerState] | None:
         """The other workers on ``worker``'s host when it offers solo runs and none of them (nor it,
@@ -540,7 +590,9 @@ class Scheduler:
         if worker.info.get("solo") is not True or len(worker.in_flight) > 1:
             return None
         host = worker.info.get("host")
-        neighbours = [other for other in self.workers.values() if other is not worker and other.info.get("host") == host]
+        neighbours = [
+            other for other in self.workers.values() if other is not worker and other.info.get("host") == host
+        ]
         return None if any(other.in_flight for other in neighbours) else neighbours
 
     def _next_request_for(self, worker: WorkerState) -> Request | None:
@@ -549,7 +601,11 @@ class Scheduler:
         for request in self.requests.values():
             if not request.pending or (request.voice is not None and request.voice != voice):
                 continue
-            if 0 in request.in_flight and request.lead_host is not None and request.lead_host == worker.info.get("host"):
+            if (
+                0 in request.in_flight
+                and request.lead_host is not None
+                and request.lead_host == worker.info.get("host")
+            ):
                 continue  # its first chunk is being spoken on every core of this host
             if best is None or _turn(request) < _turn(best):
                 best = request
@@ -576,21 +632,26 @@ class Scheduler:
             request.audio_samples += len(result.pcm) // 2
             if result.cached:
                 request.workers_used.add("cache")
-            self._send(request.client, MsgType.AUDIO, {
-                "id": request.id,
-                "index": index,
-                "text": job.chunk.text,
-                "paragraph_start": job.chunk.paragraph_start,
-                "sentence_end": job.chunk.sentence_end,
-                "sample_rate": result.sample_rate,
-                "sentence_samples": result.sentence_samples,
-                "phonemes": result.phonemes,
-                "total": len(request.jobs) if request.closed else None,
-                "cached": result.cached,
-                "worker": result.worker,
-                "queued_ms": round(result.queued_ms, 3),
-                "synth_ms": round(result.synth_ms, 3),
-            }, result.pcm)
+            self._send(
+                request.client,
+                MsgType.AUDIO,
+                {
+                    "id": request.id,
+                    "index": index,
+                    "text": job.chunk.text,
+                    "paragraph_start": job.chunk.paragraph_start,
+                    "sentence_end": job.chunk.sentence_end,
+                    "sample_rate": result.sample_rate,
+                    "sentence_samples": result.sentence_samples,
+                    "phonemes": result.phonemes,
+                    "total": len(request.jobs) if request.closed else None,
+                    "cached": result.cached,
+                    "worker": result.worker,
+                    "queued_ms": round(result.queued_ms, 3),
+                    "synth_ms": round(result.synth_ms, 3),
+                },
+                result.pcm,
+            )
         if request.closed and request.next_emit == len(request.jobs):
             self._complete(request)
 
@@ -607,7 +668,11 @@ class Scheduler:
             "cached_chunks": request.cached_chunks,
             "workers": sorted(request.workers_used),
         }
-        self._send(request.client, MsgType.DONE, {"id": request.id, "chunks": len(request.jobs), "audio_s": audio_s, "timings": timings})
+        self._send(
+            request.client,
+            MsgType.DONE,
+            {"id": request.id, "chunks": len(request.jobs), "audio_s": audio_s, "timings": timings},
+        )
         if request.doc_key is not None and not request.doc_hit and self.cache is not None:
             chunks = [job.chunk.__dict__ for job in request.jobs]
             self.cache.put(request.doc_key, CachedAudio(b"", sample_rate, {"chunks": chunks}))
@@ -616,8 +681,13 @@ class Scheduler:
         self.audio_seconds_total += audio_s
         LOGGER.info(
             "request %s done: %d chars, %d chunks (%d cached), %.1f s audio, first audio %.0f ms, total %.0f ms",
-            request.id, request.text_chars, len(request.jobs), request.cached_chunks, audio_s,
-            timings["first_audio_ms"], timings["total_ms"],
+            request.id,
+            request.text_chars,
+            len(request.jobs),
+            request.cached_chunks,
+            audio_s,
+            timings["first_audio_ms"],
+            timings["total_ms"],
         )
         self._finish(request, outcome="completed")
 
@@ -639,8 +709,12 @@ class Scheduler:
         worker = self.workers.pop(identity)
         now = self.clock()
         if dead:
-            LOGGER.warning("worker %s is dead (%s); re-queueing %d chunk(s)", worker.label, reason, len(worker.in_flight))
-            self.dead_workers.append({**worker.describe(now, "dead"), "reason": reason, "died_s_ago": 0.0, "died_at": now})
+            LOGGER.warning(
+                "worker %s is dead (%s); re-queueing %d chunk(s)", worker.label, reason, len(worker.in_flight)
+            )
+            self.dead_workers.append(
+                {**worker.describe(now, "dead"), "reason": reason, "died_s_ago": 0.0, "died_at": now}
+            )
         else:
             LOGGER.info("worker %s left", worker.label)
         for request_id, index in sorted(worker.in_flight):
@@ -650,8 +724,11 @@ class Scheduler:
             request.in_flight.discard(index)
             job = request.jobs[index]
             if job.attempts >= self.settings.service.max_attempts:
-                self._fail(request, ErrorCode.WORKER_LOST,
-                           f"chunk {index} was tried {job.attempts} times and each worker died; giving up")
+                self._fail(
+                    request,
+                    ErrorCode.WORKER_LOST,
+                    f"chunk {index} was tried {job.attempts} times and each worker died; giving up",
+                )
                 continue
             self.metrics.chunks.labels("requeued").inc()
             job.enqueued = now
@@ -742,7 +819,9 @@ class Scheduler:
             self.metrics.chunks.labels("cached").inc()
         return cached
 
-    def _send(self, peer: bytes, msg_type: MsgType, fields: dict[str, Any] | None = None, payload: bytes | None = None) -> None:
+    def _send(
+        self, peer: bytes, msg_type: MsgType, fields: dict[str, Any] | None = None, payload: bytes | None = None
+    ) -> None:
         self.outbox.append((peer, encode(msg_type, fields, payload)))
 
     _handlers: dict[MsgType, Callable[[Scheduler, bytes, Message], None]] = {

@@ -16,7 +16,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from config import SecuritySettings
+from swtts.config import SecuritySettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ def generate_keys(directory: Path, names: list[str]) -> list[Path]:
     return written
 
 
-def secure_server(context: zmq.Context, socket: zmq.Socket, endpoint: str, keys: SecuritySettings) -> ThreadAuthenticator | None:
+def secure_server(
+    context: zmq.Context, socket: zmq.Socket, endpoint: str, keys: SecuritySettings
+) -> ThreadAuthenticator | None:
     """Turn on CURVE for the broker socket when keys are configured; refuse open non-loopback binds."""
     if not keys.server_secret:
         if not is_loopback(endpoint):

@@ -175,7 +175,7 @@ def _toml_value(value: Any) -> str:
 
 def default_config_path() -> Path:
     """The packaged ``default.toml`` (documented defaults)."""
-    return Path(str(resources.files("config").joinpath("default.toml")))
+    return Path(str(resources.files("swtts.config").joinpath("default.toml")))
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

@@ -19,7 +19,7 @@ from typing import BinaryIO, Protocol
 import numpy as np
 import soundfile
 
-from config import AssemblySettings
+from swtts.config import AssemblySettings
 
 FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
 
@@ -63,7 +63,7 @@ class Assembler:
         for number, count in enumerate(chunk.sentence_samples or [audio.size]):
             if number:
                 pieces.append(sentence_gap)
-            pieces.append(audio[offset: offset + count])
+            pieces.append(audio[offset : offset + count])
             offset += count
         if offset < audio.size:
             pieces.append(audio[offset:])
@@ -102,7 +102,9 @@ class AudioFileWriter:
         self.path = check_output_path(path)
         self.sample_rate = sample_rate
         file_format, subtype = FORMATS[self.path.suffix.lower()]
-        handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent
+        )
         os.close(handle)
         self.temp_path = Path(temp_name)
         self.frames = 0

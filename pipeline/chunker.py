@@ -34,8 +34,8 @@ import enum
 import logging
 import re
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 __all__ = [
     "DOCUMENT_START",
@@ -67,28 +67,16 @@ _MIN_CLAUSE_FRACTION = 0.25
 # without the final dot). Single letters (initials, French "M.", "p. ex.") and dotted
 # acronyms ("e.g.", "i.e.", "U.S.") are recognised by shape instead of listed.
 _PREFIX_ABBREVIATIONS = frozenset(
-    """
-    mr mrs ms mx dr prof st ste mt rev hon gen col capt lt sgt maj adm gov sen pres fr
-    messrs mme mmes mlle mlles mgr vs cf viz approx ca dept univ
-    jan feb mar apr jun jul aug sep sept oct nov dec
-    """.split()
+    ["mr", "mrs", "ms", "mx", "dr", "prof", "st", "ste", "mt", "rev", "hon", "gen", "col", "capt", "lt", "sgt", "maj", "adm", "gov", "sen", "pres", "fr", "messrs", "mme", "mmes", "mlle", "mlles", "mgr", "vs", "cf", "viz", "approx", "ca", "dept", "univ", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
 )
 # Abbreviations that often end a sentence too: an end only when a capital letter follows
 # ("etc. The" ends, "etc. and", "No. 5", "Inc. announced" do not).
 _AMBIGUOUS_ABBREVIATIONS = frozenset(
-    """
-    etc inc ltd co corp jr sr al bros esq ave rd blvd ft no nos fig figs vol vols pp ch
-    chap sec art eq eqs ed eds op ref tel ext ph.d a.m p.m j.-c
-    """.split()
+    ["etc", "inc", "ltd", "co", "corp", "jr", "sr", "al", "bros", "esq", "ave", "rd", "blvd", "ft", "no", "nos", "fig", "figs", "vol", "vols", "pp", "ch", "chap", "sec", "art", "eq", "eqs", "ed", "eds", "op", "ref", "tel", "ext", "ph.d", "a.m", "p.m", "j.-c"]
 )
 # A line ending in one of these words is wrapped prose, never a heading.
 _CONTINUATION_WORDS = frozenset(
-    """
-    a an the and or but nor of to in on at by for with from as that which who whom whose
-    is are was were be been his her its their our my your into onto than then so if when
-    while because not this these those has have had will would can could should may might
-    must do does did very also about over under after before between through without within
-    """.split()
+    ["a", "an", "the", "and", "or", "but", "nor", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "that", "which", "who", "whom", "whose", "is", "are", "was", "were", "be", "been", "his", "her", "its", "their", "our", "my", "your", "into", "onto", "than", "then", "so", "if", "when", "while", "because", "not", "this", "these", "those", "has", "have", "had", "will", "would", "can", "could", "should", "may", "might", "must", "do", "does", "did", "very", "also", "about", "over", "under", "after", "before", "between", "through", "without", "within"]
 )
 
 _CLOSER_RE_CLASS = "[" + re.escape(_CLOSERS) + "]"
@@ -98,9 +86,7 @@ _MD_HEADING_RE = re.compile(r"#{1,6}(?:\s|\Z)")
 # Group 1: the punctuation run; group 2: closing quotes/brackets, French "» " after a
 # (non-breaking) space included; then the whitespace before the next sentence.
 _TERMINAL_RE = re.compile(
-    "([" + re.escape(_TERMINALS) + "]+)"
-    + "((?:" + _CLOSER_RE_CLASS + r"|[ \u00a0\u202f\u2009][»›])*)"
-    + r"(?:\s+|\Z)"
+    "([" + re.escape(_TERMINALS) + "]+)" + "((?:" + _CLOSER_RE_CLASS + r"|[ \u00a0\u202f\u2009][»›])*)" + r"(?:\s+|\Z)"
 )
 _ACRONYM_RE = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _NONSPACE_RE = re.compile(r"\S")
@@ -220,9 +206,7 @@ def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[
         next_char = text[next_start]
         if not _starts_sentence(next_char):
             continue
-        if match.group(1) == "." and not _period_ends_sentence(
-            text, match.start(), floor, next_char
-        ):
+        if match.group(1) == "." and not _period_ends_sentence(text, match.start(), floor, next_char):
             continue
         yield match.end(2), next_start
 
@@ -258,9 +242,7 @@ def _is_heading(text: str, lines: list[tuple[int, int]], i: int, final: bool) ->
     return next(_boundaries(text, start, end, start), None) is None
 
 
-def scan_sentences(
-    text: str, context: ScanContext = DOCUMENT_START, final: bool = True
-) -> SentenceScan:
+def scan_sentences(text: str, context: ScanContext = DOCUMENT_START, final: bool = True) -> SentenceScan:
     """Find blocks and sentences of ``text``.
 
     With ``final=False`` the text is a prefix of a stream: an unfinished last line is never
@@ -283,8 +265,7 @@ def scan_sentences(
             if list_item:
                 kind, scan_from, new_block = _Kind.LIST, list_item.end(), True
             elif _MD_HEADING_RE.match(text, start, end) or (
-                (paragraph_break or previous_heading or previous_terminal)
-                and _is_heading(text, lines, i, final)
+                (paragraph_break or previous_heading or previous_terminal) and _is_heading(text, lines, i, final)
             ):
                 kind, scan_from, new_block = _Kind.HEADING, start, True
             else:
@@ -293,11 +274,7 @@ def scan_sentences(
                 new_block = (
                     paragraph_break
                     or previous_heading
-                    or (
-                        open_kind is _Kind.LIST
-                        and not indented
-                        and _starts_sentence(text[start])
-                    )
+                    or (open_kind is _Kind.LIST and not indented and _starts_sentence(text[start]))
                 )
             if new_block:
                 blocks.append(_Block(start, end, kind, open_kind is not _Kind.NONE, scan_from))
@@ -314,9 +291,7 @@ def scan_sentences(
     for block in blocks:
         current, paragraph = block.start, block.paragraph_start
         if block.kind is not _Kind.HEADING:
-            for sentence_end, next_start in _boundaries(
-                text, block.scan_from, block.end, block.start
-            ):
+            for sentence_end, next_start in _boundaries(text, block.scan_from, block.end, block.start):
                 spans.append((current, sentence_end, paragraph))
                 current, paragraph = next_start, False
         spans.append((current, block.end, paragraph))
@@ -364,9 +339,7 @@ def looks_complete(text: str, start: int, end: int) -> bool:
         return False
     if text[dots:tail] != ".":
         return True
-    return not (dots > start and text[dots - 1].isdigit()) and _period_ends_sentence(
-        text, dots, start, ""
-    )
+    return not (dots > start and text[dots - 1].isdigit()) and _period_ends_sentence(text, dots, start, "")
 
 
 def _piece_end(text: str, start: int, end: int, limit: int, hard_limit: int) -> int:
@@ -392,9 +365,7 @@ def _next_nonspace(text: str, pos: int, end: int) -> int:
     return match.start() if match else end
 
 
-def _pieces(
-    text: str, start: int, end: int, limit: int, hard_limit: int
-) -> Iterator[tuple[int, int, bool]]:
+def _pieces(text: str, start: int, end: int, limit: int, hard_limit: int) -> Iterator[tuple[int, int, bool]]:
     """Split one sentence into (start, end, ends_sentence) pieces within the limits.
 
     The first piece may use a smaller ``limit`` (the first chunk); later ones use
@@ -465,9 +436,7 @@ def split_text(
     current: tuple[int, int, bool, bool] | None = None
     for number, (start, end, paragraph, ends_sentence) in enumerate(units):
         if current is not None and (
-            paragraph
-            or end - current[0] > pack_limit
-            or (number == 1 and first_limit is not None)
+            paragraph or end - current[0] > pack_limit or (number == 1 and first_limit is not None)
         ):
             close(*current)
             current = None

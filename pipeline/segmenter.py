@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from pipeline.chunker import (
+from swtts.pipeline.chunker import (
     DOCUMENT_START,
     ScanContext,
     SentenceScan,
@@ -82,10 +82,7 @@ class SentenceSegmenter:
 
         A pending text that already ends like a sentence ("... the end.") goes out whole.
         """
-        if (
-            self._pending_since is None
-            or self._clock() - self._pending_since < self._flush_after_s
-        ):
+        if self._pending_since is None or self._clock() - self._pending_since < self._flush_after_s:
             return []
         scan = scan_sentences(self._buffer, self._context, final=False)
         if not scan.spans:
@@ -119,9 +116,7 @@ class SentenceSegmenter:
         return PARAGRAPH_MARKER + piece if paragraph else piece
 
     def _restart_timer(self) -> None:
-        self._pending_since = (
-            None if not self._buffer or self._buffer.isspace() else self._clock()
-        )
+        self._pending_since = None if not self._buffer or self._buffer.isspace() else self._clock()
 
     def _take_sentences(self, final: bool) -> list[str]:
         """Return every sentence whose end is confirmed (all of them when ``final``)."""

@@ -49,13 +49,13 @@ import onnxruntime  # noqa: E402
 from piper import PiperVoice, SynthesisConfig  # noqa: E402
 from piper.config import PiperConfig  # noqa: E402
 
-from config import Settings, load_settings  # noqa: E402
-from pipeline.chunker import sentence_spans  # noqa: E402
-from pipeline.client import Client  # noqa: E402
-from pipeline.service import EmbeddedService  # noqa: E402
 from scripts.report import machine_line, replace_section  # noqa: E402
-from broker.protocol import SynthesisParams  # noqa: E402
-from workers.engine import Engine, cuda_available  # noqa: E402
+from swtts.client import Client  # noqa: E402
+from swtts.config import Settings, load_settings  # noqa: E402
+from swtts.pipeline.chunker import sentence_spans  # noqa: E402
+from swtts.protocol import SynthesisParams  # noqa: E402
+from swtts.service import EmbeddedService  # noqa: E402
+from swtts.workers.engine import Engine, cuda_available  # noqa: E402
 
 SHORT = "Hello there, how can I help you today?"
 ARTICLE = (ROOT / "samples" / "article.txt").read_text(encoding="utf-8")
@@ -181,8 +181,9 @@ def pipeline_article(client: Client) -> Run:
 
 def warm_up(client: Client) -> None:
     """Give every worker a first chunk so no timed run pays onnxruntime's first-run cost."""
-    client.synthesize(ARTICLE[:800], use_cache=False, max_chunk_chars=WARMUP_CHUNK_CHARS,
-                      first_chunk_chars=WARMUP_CHUNK_CHARS)
+    client.synthesize(
+        ARTICLE[:800], use_cache=False, max_chunk_chars=WARMUP_CHUNK_CHARS, first_chunk_chars=WARMUP_CHUNK_CHARS
+    )
 
 
 # ----- figures -------------------------------------------------------------------------------
@@ -217,7 +218,9 @@ def gpu_memory_mib() -> dict[int, str]:
     """Used GPU memory per compute process pid, from nvidia-smi."""
     listing = subprocess.run(
         ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     memory: dict[int, str] = {}
     for line in listing.splitlines():
@@ -242,8 +245,10 @@ def short_table(methods: list[Method], baseline: Method) -> list[str]:
     for method in methods:
         if method.short_ms:
             median = statistics.median(method.short_ms)
-            lines.append(f"| {method.label} | {median:.1f} | {percentile(method.short_ms, 0.9):.1f}"
-                         f" | {len(method.short_ms)} | {median / base:.2f} |")
+            lines.append(
+                f"| {method.label} | {median:.1f} | {percentile(method.short_ms, 0.9):.1f}"
+                f" | {len(method.short_ms)} | {median / base:.2f} |"
+            )
     return lines
 
 
@@ -281,8 +286,10 @@ def overhead_table(pipelines: list[Method], baseline: Method, engine: Method | N
         same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms)] if engine else []
         transport = [p - s for p, s in zip(method.short_ms, method.synth_ms) if s is not None]
         engine_cell = f"{statistics.median(same_engine):+.1f}" if same_engine else "n/a"
-        lines.append(f"| {method.label} | {statistics.median(paired):+.1f} | {engine_cell}"
-                     f" | {statistics.median(transport):+.1f} |")
+        lines.append(
+            f"| {method.label} | {statistics.median(paired):+.1f} | {engine_cell}"
+            f" | {statistics.median(transport):+.1f} |"
+        )
     return lines
 
 
@@ -363,8 +370,9 @@ def run(args: argparse.Namespace) -> str:
         engine_method: Method | None = None
         if not cuda:
             engine = Engine(threads=os.cpu_count() or 1)
-            engine_method = Method("(2c) in-process swtts Engine, every core",
-                                   short=lambda: (engine_short(engine), None))
+            engine_method = Method(
+                "(2c) in-process swtts Engine, every core", short=lambda: (engine_short(engine), None)
+            )
             methods.append(engine_method)
         pool_pids: list[int] = []
         if not cuda:
@@ -373,8 +381,12 @@ def run(args: argparse.Namespace) -> str:
             pool.map(_pool_speak, [SHORT] * processes * 2, chunksize=1)
             pool_pids = [child.pid for child in multiprocessing.active_children() if child.pid is not None]
             sample_rate = voice.config.sample_rate
-            methods.append(Method(f"(2b) in-process pool, {processes} PiperVoice processes",
-                                  article=lambda: pool_run(pool, ARTICLE, sample_rate)))
+            methods.append(
+                Method(
+                    f"(2b) in-process pool, {processes} PiperVoice processes",
+                    article=lambda: pool_run(pool, ARTICLE, sample_rate),
+                )
+            )
         services: list[tuple[int, EmbeddedService, Client]] = []
         pipelines: list[Method] = []
         for count in counts:
@@ -382,11 +394,13 @@ def run(args: argparse.Namespace) -> str:
             client = service.client()
             warm_up(client)
             services.append((count, service, client))
-            pipelines.append(Method(
-                f"(3) pipeline, {count} worker(s)",
-                short=lambda client=client: pipeline_short(client),
-                article=lambda client=client: pipeline_article(client),
-            ))
+            pipelines.append(
+                Method(
+                    f"(3) pipeline, {count} worker(s)",
+                    short=lambda client=client: pipeline_short(client),
+                    article=lambda client=client: pipeline_article(client),
+                )
+            )
         methods += pipelines
         print(f"short sentence: {args.short_repeats} round(s)", file=sys.stderr, flush=True)
         interleave(methods, args.short_repeats, measure_short)
@@ -422,7 +436,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="article rounds (default 5)")
     parser.add_argument("--short-repeats", type=int, default=20, help="short-sentence rounds (default 20)")
-    parser.add_argument("--max-workers", type=int, default=os.cpu_count() or 1, help="largest pipeline (default: cores)")
+    parser.add_argument(
+        "--max-workers", type=int, default=os.cpu_count() or 1, help="largest pipeline (default: cores)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda:0")
     parser.add_argument("--batching", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--output", type=Path, help="replace the bench section of this markdown file")

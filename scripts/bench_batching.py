@@ -20,18 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from broker.protocol import SynthesisParams  # noqa: E402
-from pipeline.chunker import sentence_spans  # noqa: E402
-from scripts.bench import ARTICLE, SETTLE_S  # noqa: E402
-from scripts.report import machine_line, replace_section  # noqa: E402
-from workers.engine import Engine  # noqa: E402
+from scripts.bench import ARTICLE, SETTLE_S
+from scripts.report import machine_line, replace_section
+from swtts.pipeline.chunker import sentence_spans
+from swtts.protocol import SynthesisParams
+from swtts.workers.engine import Engine
 
 
 def padding_share(lengths: list[int], batch: int) -> float:
     """Padded cells / all cells when ``lengths`` are cut, in this order, into batches of ``batch``."""
     padded = total = 0
     for first in range(0, len(lengths), batch):
-        group = lengths[first: first + batch]
+        group = lengths[first : first + batch]
         total += max(group) * len(group)
         padded += max(group) * len(group) - sum(group)
     return padded / total if total else 0.0
@@ -50,7 +50,9 @@ def main() -> int:
     engine = Engine(device=args.device, threads=args.threads, batching="on")
     params = SynthesisParams()
     lengths = [
-        len(engine.voice.phonemes_to_ids(phonemes)) for text in sentences for phonemes in engine.voice.phonemize(text)
+        len(engine.voice.phonemes_to_ids(phonemes))
+        for text in sentences
+        for phonemes in engine.voice.phonemize(text)
         if phonemes
     ]
     in_order, by_length = padding_share(lengths, args.batch), padding_share(sorted(lengths), args.batch)

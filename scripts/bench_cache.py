@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import load_settings  # noqa: E402
-from pipeline.client import Client  # noqa: E402
-from pipeline.service import EmbeddedService  # noqa: E402
-from scripts.report import machine_line, replace_section  # noqa: E402
+from scripts.report import machine_line, replace_section
+from swtts.client import Client
+from swtts.config import load_settings
+from swtts.service import EmbeddedService
 
 SHORT = "Hello there, how can I help you today?"
 ARTICLE = (Path(__file__).resolve().parent.parent / "samples" / "article.txt").read_text()
@@ -67,7 +67,9 @@ def main() -> int:
     ]
     for label, values in rows:
         ordered = sorted(values)
-        lines.append(f"| {label} | {statistics.median(ordered):.3f} | {ordered[int(0.9 * (len(ordered) - 1))]:.3f} | {len(ordered)} |")
+        lines.append(
+            f"| {label} | {statistics.median(ordered):.3f} | {ordered[int(0.9 * (len(ordered) - 1))]:.3f} | {len(ordered)} |"
+        )
     lines.append("")
     lines.append(
         f"Short hit is {statistics.median(short_miss) / statistics.median(short_hit):.0f}x faster than synthesis; "

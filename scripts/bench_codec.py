@@ -23,8 +23,8 @@ import lz4.frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.cache import DEFAULT_CODEC, AudioCache, CachedAudio, Codec, decode_pcm, encode_pcm  # noqa: E402
-from scripts.report import machine_line, replace_section  # noqa: E402
+from scripts.report import machine_line, replace_section
+from swtts.broker.cache import DEFAULT_CODEC, AudioCache, CachedAudio, Codec, decode_pcm, encode_pcm
 
 TEXT = (
     "The old lighthouse stood at the edge of the cliff for nearly two hundred years. Every night, "
@@ -37,8 +37,8 @@ TEXT = (
     "yeast and three hundred and fifty millilitres of warm water. Knead for ten minutes.",
     "Astronomers have discovered a planet orbiting a nearby red dwarf star. It is slightly larger "
     "than Earth, and it may have liquid water on its surface, although nobody knows for sure.",
-    "She whispered, almost to herself: \"If we leave now, quietly, nobody will notice until the "
-    "morning.\" He nodded, picked up the lantern, and followed her into the dark corridor.",
+    'She whispered, almost to herself: "If we leave now, quietly, nobody will notice until the '
+    'morning." He nodded, picked up the lantern, and followed her into the dark corridor.',
 )
 CLIP_S = 2.0
 BUDGET_S = 0.25
@@ -111,10 +111,7 @@ def codec_table(speech: Speech) -> list[str]:
         lambda pcm: lz4.frame.compress(pcm, store_size=True),
         lz4.frame.decompress,
     )
-    variants = [
-        (name, _encoder(codec, level), lambda blob: decode_pcm(blob)[0])
-        for name, codec, level in VARIANTS
-    ]
+    variants = [(name, _encoder(codec, level), lambda blob: decode_pcm(blob)[0]) for name, codec, level in VARIANTS]
     for name, encode, decode in [frame_variant, *variants]:
         whole_blob, clip_blob = encode(speech.pcm), encode(clip)
         assert decode(whole_blob) == speech.pcm and decode(clip_blob) == clip, name

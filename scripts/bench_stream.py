@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import load_settings  # noqa: E402
-from pipeline.chunker import sentence_spans  # noqa: E402
-from pipeline.client import Client  # noqa: E402
-from pipeline.service import EmbeddedService  # noqa: E402
-from scripts.bench import SETTLE_S  # noqa: E402
-from scripts.report import machine_line, replace_section  # noqa: E402
+from scripts.bench import SETTLE_S
+from scripts.report import machine_line, replace_section
+from swtts.client import Client
+from swtts.config import load_settings
+from swtts.pipeline.chunker import sentence_spans
+from swtts.service import EmbeddedService
 
 SHORT = "Sure, here is what I found about lighthouses."
 ARTICLE = (Path(__file__).resolve().parent.parent / "samples" / "article.txt").read_text()
@@ -129,8 +129,19 @@ def main() -> int:
     start, end = sentence_spans(ARTICLE)[0]
     first_sentence = ARTICLE[start:end]
     settings = load_settings()
-    results: dict[str, list[float]] = {key: [] for key in (
-        "short", "short_piper", "article", "article_piper", "tokens", "tokens_piper", "sentence_complete", "overhead")}
+    results: dict[str, list[float]] = {
+        key: []
+        for key in (
+            "short",
+            "short_piper",
+            "article",
+            "article_piper",
+            "tokens",
+            "tokens_piper",
+            "sentence_complete",
+            "overhead",
+        )
+    }
     overheads = results["overhead"]
     with EmbeddedService(settings, workers=args.workers, use_cache=False) as service, service.client() as client:
         swtts_first_audio_ms(client, SHORT, [])  # warm-up: sockets, both workers' first runs

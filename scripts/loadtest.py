@@ -38,11 +38,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import Settings, load_settings  # noqa: E402
-from pipeline.client import Client, TTSError  # noqa: E402
-from pipeline.service import EmbeddedService, threads_per_worker, worker_command  # noqa: E402
-from scripts.bench import ARTICLE, percentile, warm_up, worker_counts  # noqa: E402
-from scripts.report import machine_line, replace_section  # noqa: E402
+from scripts.bench import ARTICLE, percentile, warm_up, worker_counts
+from scripts.report import machine_line, replace_section
+from swtts.client import Client, TTSError
+from swtts.config import Settings, load_settings
+from swtts.service import EmbeddedService, threads_per_worker, worker_command
 
 SHORT_REPLIES = (
     "Hello there, how can I help you today?",
@@ -86,11 +86,15 @@ class Setting:
         latency = [o.latency_ms for o in done]
         figures = (
             f"{percentile(latency, 0.5):.0f} | {percentile(latency, 0.99):.0f}"
-            f" | {statistics.median(o.first_ms for o in done):.0f}" if done else "- | - | -"
+            f" | {statistics.median(o.first_ms for o in done):.0f}"
+            if done
+            else "- | - | -"
         )
         error_text = ", ".join(f"{code}: {n}" for code, n in sorted(errors.items())) or "0"
-        return (f"| {self.workers} | {self.producers} | {audio / self.wall_s:.1f} | {len(done)} | {figures}"
-                f" | {error_text} | {self.wall_s:.1f} |")
+        return (
+            f"| {self.workers} | {self.producers} | {audio / self.wall_s:.1f} | {len(done)} | {figures}"
+            f" | {error_text} | {self.wall_s:.1f} |"
+        )
 
 
 def produce(endpoint: str, settings: Settings, seed: int, stop_at: float) -> list[Outcome]:
@@ -124,8 +128,9 @@ def run_setting(endpoint: str, settings: Settings, workers: str, producers: int,
     return Setting(workers, producers, time.perf_counter() - started, outcomes)
 
 
-def sweep_interleaved(services: list[tuple[str, str]], settings: Settings, producer_counts: list[int],
-                      seconds: float, rounds: int) -> list[Setting]:
+def sweep_interleaved(
+    services: list[tuple[str, str]], settings: Settings, producer_counts: list[int], seconds: float, rounds: int
+) -> list[Setting]:
     """Every (service, producers) setting, each run as ``rounds`` segments taken in turn with the
     other services' segments, so a slow spell of a shared machine falls on all of them alike."""
     done: list[Setting] = []
@@ -172,13 +177,19 @@ def describe_workers(client: Client) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each setting (default 15)")
-    parser.add_argument("--max-workers", type=int, default=os.cpu_count() or 1,
-                        help="sweep 1, 2, 4, ... up to this many local workers (default: cores)")
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="sweep 1, 2, 4, ... up to this many local workers (default: cores)",
+    )
     parser.add_argument("--producers", default="1,2,4", help="comma-separated producer counts (default 1,2,4)")
-    parser.add_argument("--tcp", action="store_true",
-                        help="also sweep workers that join a TCP-loopback broker as separate processes")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="segments per setting, interleaved with the other services' (default 3)")
+    parser.add_argument(
+        "--tcp", action="store_true", help="also sweep workers that join a TCP-loopback broker as separate processes"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="segments per setting, interleaved with the other services' (default 3)"
+    )
     parser.add_argument("--connect", help="measure a running service at tcp://HOST:PORT instead")
     parser.add_argument("--config", help="TOML overriding config/default.toml (CURVE keys, device, ...)")
     parser.add_argument("--output", type=Path, help="replace the load section of this markdown file")
@@ -201,8 +212,9 @@ def main() -> int:
         with Client(args.connect, settings) as client:
             warm_up(client)
             workers = describe_workers(client)
-        settings_done += sweep_interleaved([(workers, args.connect)], settings, producer_counts, args.seconds,
-                                           args.rounds)
+        settings_done += sweep_interleaved(
+            [(workers, args.connect)], settings, producer_counts, args.seconds, args.rounds
+        )
         where = f"Against the running service at {args.connect}."
     else:
         with ExitStack() as stack:
@@ -216,12 +228,16 @@ def main() -> int:
                     warm_up(service.client())
                     services.append((label, service.endpoint))
             settings_done += sweep_interleaved(services, settings, producer_counts, args.seconds, args.rounds)
-        where = (f"Embedded services (loopback ipc), one per worker count, all running, cache off; each setting "
-                 f"is {args.rounds} segments of {args.seconds / args.rounds:g} s taken in turn with the other "
-                 f"services' segments.")
+        where = (
+            f"Embedded services (loopback ipc), one per worker count, all running, cache off; each setting "
+            f"is {args.rounds} segments of {args.seconds / args.rounds:g} s taken in turn with the other "
+            f"services' segments."
+        )
         if args.tcp:
-            where += (" Rows \"joined over tcp\": a broker on tcp://127.0.0.1 with no workers of its own, "
-                      "joined by that many separately started `swtts worker` processes.")
+            where += (
+                ' Rows "joined over tcp": a broker on tcp://127.0.0.1 with no workers of its own, '
+                "joined by that many separately started `swtts worker` processes."
+            )
     summary = (
         f"{machine_line()} {where} Each setting runs {args.seconds:g} s in all, each segment then waiting for "
         f"the requests in flight (wall s). Mix: {SHORT_SHARE:.0%} short replies, the rest article paragraphs of "

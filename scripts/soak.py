@@ -32,16 +32,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import Settings, load_settings  # noqa: E402
-from pipeline.client import AudioChunk, Client, TTSError  # noqa: E402
-from pipeline.service import EmbeddedService  # noqa: E402
-from scripts.report import machine_line, replace_section  # noqa: E402
+from scripts.report import machine_line, replace_section
+from swtts.client import AudioChunk, Client, TTSError
+from swtts.config import Settings, load_settings
+from swtts.service import EmbeddedService
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE = (REPO / "samples" / "article.txt").read_text(encoding="utf-8")
 SHORT = [
-    "Sure.", "Hello there. How can I help?", "The meeting is at three.", "Yes, that works for me.",
-    "I could not find that file. Could you check the name?", "Done! Anything else?",
+    "Sure.",
+    "Hello there. How can I help?",
+    "The meeting is at three.",
+    "Yes, that works for me.",
+    "I could not find that file. Could you check the name?",
+    "Done! Anything else?",
 ]
 
 
@@ -73,8 +77,15 @@ def complete(chunks: list[AudioChunk], text: str) -> bool:
     return bool(chunks) and [c.index for c in chunks] == list(range(len(chunks))) and said == "".join(text.split())
 
 
-def producer(endpoint: str, settings: Settings, tally: Tally, stop: threading.Event, seed: int, long_share: float,
-             long_chars: int) -> None:
+def producer(
+    endpoint: str,
+    settings: Settings,
+    tally: Tally,
+    stop: threading.Event,
+    seed: int,
+    long_share: float,
+    long_chars: int,
+) -> None:
     rng = random.Random(seed)
     with Client(endpoint, settings) as client:
         while not stop.is_set():
@@ -177,8 +188,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def table(args: argparse.Namespace, tally: Tally, kills: list[int], sampler: MemorySampler, wall_s: float,
-          final: dict[str, Any], dead: int) -> str:
+def table(
+    args: argparse.Namespace,
+    tally: Tally,
+    kills: list[int],
+    sampler: MemorySampler,
+    wall_s: float,
+    final: dict[str, Any],
+    dead: int,
+) -> str:
     mib = 1024.0
     worker_peaks = [kib for pid, kib in sampler.peaks.items() if pid != sampler.broker_pid]
     served = {kind: len(values) for kind, values in tally.latency.items()}
@@ -186,23 +204,40 @@ def table(args: argparse.Namespace, tally: Tally, kills: list[int], sampler: Mem
     broker = sampler.broker_rss
     rows = [
         ("run", f"{wall_s:.0f} s, {args.workers} workers, {args.clients} producer threads, cache off"),
-        ("requests served", f"{sum(served.values())} ({served['short']} short, {served['long']} long; "
-                            f"{tally.chunks} chunks, {tally.audio_s:.0f} s of audio)"),
+        (
+            "requests served",
+            f"{sum(served.values())} ({served['short']} short, {served['long']} long; "
+            f"{tally.chunks} chunks, {tally.audio_s:.0f} s of audio)",
+        ),
         ("incomplete results", str(tally.incomplete)),
         ("errors by code", errors),
-        ("latency short p50 / p99", f"{percentile(tally.latency['short'], .5):.2f} s / "
-                                    f"{percentile(tally.latency['short'], .99):.2f} s"),
-        ("latency long p50 / p99", f"{percentile(tally.latency['long'], .5):.2f} s / "
-                                   f"{percentile(tally.latency['long'], .99):.2f} s"),
-        ("workers killed (SIGKILL)", f"{len(kills)}; broker lists {dead} dead, "
-                                     f"{len(worker_peaks)} worker processes seen in all"),
-        ("broker peak RSS", f"{sampler.peaks.get(sampler.broker_pid, 0) / mib:.0f} MiB "
-                            f"(first / last sample {broker[0] / mib if broker else 0:.0f} / "
-                            f"{broker[-1] / mib if broker else 0:.0f} MiB)"),
-        ("worker peak RSS (max / median)", f"{max(worker_peaks, default=0) / mib:.0f} / "
-                                           f"{statistics.median(worker_peaks) / mib if worker_peaks else 0:.0f} MiB"),
-        ("queue after the run", f"{final['requests']} requests, {final['pending_chunks']} pending, "
-                                f"{final['in_flight_chunks']} in flight"),
+        (
+            "latency short p50 / p99",
+            f"{percentile(tally.latency['short'], 0.5):.2f} s / {percentile(tally.latency['short'], 0.99):.2f} s",
+        ),
+        (
+            "latency long p50 / p99",
+            f"{percentile(tally.latency['long'], 0.5):.2f} s / {percentile(tally.latency['long'], 0.99):.2f} s",
+        ),
+        (
+            "workers killed (SIGKILL)",
+            f"{len(kills)}; broker lists {dead} dead, {len(worker_peaks)} worker processes seen in all",
+        ),
+        (
+            "broker peak RSS",
+            f"{sampler.peaks.get(sampler.broker_pid, 0) / mib:.0f} MiB "
+            f"(first / last sample {broker[0] / mib if broker else 0:.0f} / "
+            f"{broker[-1] / mib if broker else 0:.0f} MiB)",
+        ),
+        (
+            "worker peak RSS (max / median)",
+            f"{max(worker_peaks, default=0) / mib:.0f} / "
+            f"{statistics.median(worker_peaks) / mib if worker_peaks else 0:.0f} MiB",
+        ),
+        (
+            "queue after the run",
+            f"{final['requests']} requests, {final['pending_chunks']} pending, {final['in_flight_chunks']} in flight",
+        ),
     ]
     lines = ["| soak | result |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
     return "\n".join(lines)
@@ -228,12 +263,22 @@ def main() -> int:
         started = time.monotonic()
         sampler = MemorySampler(service.process.pid)
         sampler.start()
-        threads = [threading.Thread(target=producer, name=f"producer-{i}", args=(
-            service.endpoint, settings, tally, stop, args.seed + i, args.long_share, args.long_chars))
-            for i in range(args.clients)]
+        threads = [
+            threading.Thread(
+                target=producer,
+                name=f"producer-{i}",
+                args=(service.endpoint, settings, tally, stop, args.seed + i, args.long_share, args.long_chars),
+            )
+            for i in range(args.clients)
+        ]
         if args.kill_every > 0:
-            threads.append(threading.Thread(target=killer, name="killer", args=(
-                service.endpoint, settings, args.kill_every, stop, kills, args.seed)))
+            threads.append(
+                threading.Thread(
+                    target=killer,
+                    name="killer",
+                    args=(service.endpoint, settings, args.kill_every, stop, kills, args.seed),
+                )
+            )
         for thread in threads:
             thread.start()
         stop.wait(args.seconds)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from config import Settings, load_settings
-from pipeline.service import EmbeddedService
+from swtts.config import Settings, load_settings
+from swtts.service import EmbeddedService
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE = (REPO / "samples" / "article.txt").read_text(encoding="utf-8")

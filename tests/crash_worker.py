@@ -12,9 +12,9 @@ import os
 import signal
 import sys
 
-from broker.protocol import SynthesisParams
-from pipeline.cli import main
-from workers.engine import Engine, Synthesized
+from swtts.cli import main
+from swtts.protocol import SynthesisParams
+from swtts.workers.engine import Engine, Synthesized
 
 MARKER_ENV = "SWTTS_TEST_CRASH_MARKER"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from config import AssemblySettings
-from pipeline.assembly import AudioFileWriter, OutputError, RawPcmWriter, assemble, check_output_path, write_audio
+from swtts.config import AssemblySettings
+from swtts.pipeline.assembly import AudioFileWriter, OutputError, RawPcmWriter, assemble, check_output_path, write_audio
 
 RATE = 1000
 GAPS = AssemblySettings(sentence_gap_s=0.1, paragraph_gap_s=0.5)

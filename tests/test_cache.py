@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pipeline import cache as cache_module
-from pipeline.cache import (
+from swtts.broker import cache as cache_module
+from swtts.broker.cache import (
     CACHE_FORMAT_VERSION,
     AudioCache,
     CachedAudio,
@@ -302,7 +302,7 @@ def test_corrupt_entry_is_a_miss_and_deleted(
         cache.put("k", audio(pcm, text="ok"))
         cache.put("other", audio(pcm, text="ok"))
         damage(tmp_path, _stored_blob(tmp_path, "k"))
-        with caplog.at_level(logging.WARNING, logger="pipeline.cache"):
+        with caplog.at_level(logging.WARNING, logger="swtts.broker.cache"):
             assert cache.get("k") is None
         assert "corrupt" in caplog.text
         assert cache.get("k") is None
@@ -317,7 +317,7 @@ def test_corrupt_entry_is_a_miss_and_deleted(
 def test_corrupt_database_file_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     garbage = b"this is not a sqlite database\n" * 200
     (tmp_path / "audio-cache.sqlite3").write_bytes(garbage)
-    with caplog.at_level(logging.WARNING, logger="pipeline.cache"), AudioCache(tmp_path) as cache:
+    with caplog.at_level(logging.WARNING, logger="swtts.broker.cache"), AudioCache(tmp_path) as cache:
         assert cache.get("k") is None
         cache.put("k", audio(speech_like(100)))
         assert cache.get("k") is not None
@@ -339,7 +339,7 @@ def _wreck_pages(tmp_path: Path) -> None:
 
 def test_database_damaged_while_running_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _wreck_pages(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="pipeline.cache"), AudioCache(tmp_path) as cache:
+    with caplog.at_level(logging.WARNING, logger="swtts.broker.cache"), AudioCache(tmp_path) as cache:
         assert cache.get("k3") is None
         cache.put("k3", audio(speech_like(100)))
         assert cache.get("k3") == audio(speech_like(100))
@@ -363,7 +363,7 @@ def test_other_schema_version_is_rebuilt(tmp_path: Path, caplog: pytest.LogCaptu
     db = raw_db(tmp_path)
     db.execute("PRAGMA user_version = 99")
     db.close()
-    with caplog.at_level(logging.WARNING, logger="pipeline.cache"), AudioCache(tmp_path) as cache:
+    with caplog.at_level(logging.WARNING, logger="swtts.broker.cache"), AudioCache(tmp_path) as cache:
         assert cache.get("k") is None
         cache.put("k", audio(speech_like(100)))
         assert cache.get("k") is not None
@@ -427,7 +427,7 @@ def _concurrent_worker(
     warnings: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = warnings.append  # type: ignore[method-assign]
-    logging.getLogger("pipeline.cache").addHandler(handler)
+    logging.getLogger("swtts.broker.cache").addHandler(handler)
     rng = np.random.default_rng(seed)
     hits = gets = 0
     with AudioCache(directory, max_entries=12, max_bytes=2**20) as cache:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from config import Settings, load_settings
-from pipeline.service import EmbeddedService
+from swtts.config import Settings, load_settings
+from swtts.service import EmbeddedService
 from tests.conftest import ARTICLE, REPO
 
 pytestmark = pytest.mark.e2e
@@ -42,8 +42,13 @@ def test_cache_cli_stats_and_clear(tmp_path: Path, settings: Settings) -> None:
     config.write_text(f'[cache]\ndir = "{tmp_path / "cache"}"\n')
 
     def swtts(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "pipeline.cli", *args, "--config", str(config)],
-                              capture_output=True, text=True, timeout=180, cwd=REPO)
+        return subprocess.run(
+            [sys.executable, "-P", "-m", "swtts", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=REPO,
+        )
 
     assert swtts("say", "Cache me.", "-o", str(tmp_path / "a.wav"), "--workers", "1").returncode == 0
     assert swtts("say", "Cache me.", "-o", str(tmp_path / "b.wav"), "--workers", "1").returncode == 0

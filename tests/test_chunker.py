@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.chunker import Chunk, sentence_spans, split_text
+from swtts.pipeline.chunker import Chunk, sentence_spans, split_text
 
 ARTICLE = Path(__file__).resolve().parent.parent / "samples" / "article.txt"
 NBSP = "\u00a0"
@@ -464,12 +464,65 @@ def test_article_has_no_boundary_after_an_abbreviation() -> None:
 
 WORDS = st.sampled_from(
     [
-        "the", "keeper", "lamp", "Tower", "light", "État", "Ça", "à", "über", "sea", "night",
-        "end.", "stop!", "why?", "wait...", "so…", "so,", "this;", "that:", "—", "-", "–",
-        '"Quoted."', "(aside)", "(see below.)", "«", "»", f"oui{NBSP}!", f"quoi{NNBSP}?",
-        "Dr.", "Mr.", "Mrs.", "St.", "e.g.", "i.e.", "U.S.", "etc.", "No.", "M.", "Mme", "p.m.",
-        "J.", "3.2", "$1,250.50", "1984.", "7", "v1.2.3", "1.5e3", "http://x.y/z.html",
-        "www.example.com", "a.b@c.org", "1.", "2)", "•", "*", "#", "##", "x" * 45, "y" * 130,
+        "the",
+        "keeper",
+        "lamp",
+        "Tower",
+        "light",
+        "État",
+        "Ça",
+        "à",
+        "über",
+        "sea",
+        "night",
+        "end.",
+        "stop!",
+        "why?",
+        "wait...",
+        "so…",
+        "so,",
+        "this;",
+        "that:",
+        "—",
+        "-",
+        "–",
+        '"Quoted."',
+        "(aside)",
+        "(see below.)",
+        "«",
+        "»",
+        f"oui{NBSP}!",
+        f"quoi{NNBSP}?",
+        "Dr.",
+        "Mr.",
+        "Mrs.",
+        "St.",
+        "e.g.",
+        "i.e.",
+        "U.S.",
+        "etc.",
+        "No.",
+        "M.",
+        "Mme",
+        "p.m.",
+        "J.",
+        "3.2",
+        "$1,250.50",
+        "1984.",
+        "7",
+        "v1.2.3",
+        "1.5e3",
+        "http://x.y/z.html",
+        "www.example.com",
+        "a.b@c.org",
+        "1.",
+        "2)",
+        "•",
+        "*",
+        "#",
+        "##",
+        "x" * 45,
+        "y" * 130,
     ]
 )
 SEPARATORS = st.sampled_from([" ", " ", " ", " ", "\n", "\n\n", " \n \n", NBSP, NNBSP, "\t", "  "])

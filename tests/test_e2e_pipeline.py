@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from config import Settings
-from pipeline.client import Client
-from pipeline.service import EmbeddedService, worker_command
+from swtts.client import Client
+from swtts.config import Settings
+from swtts.service import EmbeddedService, worker_command
 from tests.conftest import ARTICLE, REPO, free_port, phoneme_words
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +24,20 @@ pytestmark = pytest.mark.e2e
 
 def swtts(*args: str, timeout: float = 300, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, **kwargs
+        [sys.executable, "-P", "-m", "swtts", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        **kwargs,
     )
 
 
 def no_gap_client(service: EmbeddedService, settings: Settings) -> Client:
     """A client that adds no pauses, so durations compare with one-go synthesis."""
-    quiet = dataclasses.replace(settings, assembly=dataclasses.replace(settings.assembly, sentence_gap_s=0.0, paragraph_gap_s=0.0))
+    quiet = dataclasses.replace(
+        settings, assembly=dataclasses.replace(settings.assembly, sentence_gap_s=0.0, paragraph_gap_s=0.0)
+    )
     return Client(service.endpoint, quiet)
 
 
@@ -46,7 +53,9 @@ def test_say_cli_embedded_writes_a_wav(tmp_path: Path, settings: Settings) -> No
     assert not list(tmp_path.glob(".hello.wav*")), "temporary file left behind"
 
 
-def test_article_says_every_word_once_at_small_chunks(service: EmbeddedService, settings: Settings, reference_voice) -> None:  # type: ignore[no-untyped-def]
+def test_article_says_every_word_once_at_small_chunks(
+    service: EmbeddedService, settings: Settings, reference_voice
+) -> None:  # type: ignore[no-untyped-def]
     with no_gap_client(service, settings) as client:
         result = client.synthesize(ARTICLE, max_chunk_chars=200, use_cache=False, noise_scale=0.0, noise_w=0.0)
     reference = [p for sentence in reference_voice.phonemize(ARTICLE) for p in ["".join(sentence)]]
@@ -55,8 +64,7 @@ def test_article_says_every_word_once_at_small_chunks(service: EmbeddedService, 
     assert all(len(chunk.text) <= 200 for chunk in result.chunks)
     assert [c.index for c in result.chunks] == list(range(len(result.chunks)))
     ref_samples = sum(
-        chunk.audio_int16_array.size
-        for chunk in reference_voice.synthesize(ARTICLE, _deterministic(reference_voice))
+        chunk.audio_int16_array.size for chunk in reference_voice.synthesize(ARTICLE, _deterministic(reference_voice))
     )
     assert abs(result.audio.size - ref_samples) / ref_samples < 0.04
 
@@ -119,17 +127,30 @@ def test_serve_and_remote_worker_processes(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[cache]\ndir = "{tmp_path / "cache"}"\n')
     serve = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--bind", endpoint, "--workers", "0", "--config", str(config)],
-        cwd=REPO, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-P", "-m", "swtts", "serve", "--bind", endpoint, "--workers", "0", "--config", str(config)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "worker", "--connect", endpoint, "--config", str(config)],
-        cwd=REPO, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-P", "-m", "swtts", "worker", "--connect", endpoint, "--config", str(config)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert swtts("ping", "--connect", endpoint, "--wait", "120").returncode == 0
         out = tmp_path / "remote.wav"
-        done = swtts("say", "--connect", endpoint, "Spoken by a worker in another process.", "-o", str(out), "--config", str(config))
+        done = swtts(
+            "say",
+            "--connect",
+            endpoint,
+            "Spoken by a worker in another process.",
+            "-o",
+            str(out),
+            "--config",
+            str(config),
+        )
         assert done.returncode == 0, done.stderr
         assert soundfile.info(str(out)).duration > 1.0
     finally:
@@ -147,8 +168,9 @@ def test_embedded_service_bound_to_tcp_is_joined_by_separate_workers(settings: S
         workers = [subprocess.Popen(command, stdin=subprocess.DEVNULL, cwd=REPO) for _ in range(2)]
         try:
             service.wait_ready(2)
-            result = service.client().synthesize("First sentence here. Second one there. A third to share.",
-                                                 use_cache=False)
+            result = service.client().synthesize(
+                "First sentence here. Second one there. A third to share.", use_cache=False
+            )
             assert {chunk.worker.rpartition(":")[2] for chunk in result.chunks} <= {str(w.pid) for w in workers}
             assert result.duration_s > 1.0
         finally:
@@ -160,7 +182,9 @@ def test_embedded_service_bound_to_tcp_is_joined_by_separate_workers(settings: S
 def test_say_leaves_no_orphan_processes(tmp_path: Path, settings: Settings) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
-    done = swtts("say", "Nothing left behind.", "-o", str(tmp_path / "x.wav"), "--workers", "2", "--config", str(config))
+    done = swtts(
+        "say", "Nothing left behind.", "-o", str(tmp_path / "x.wav"), "--workers", "2", "--config", str(config)
+    )
     assert done.returncode == 0, done.stderr
     time.sleep(0.5)
     leftovers = subprocess.run(["pgrep", "-f", f"--config {config}"], capture_output=True, text=True).stdout.split()
@@ -171,7 +195,18 @@ def test_stdin_and_flac_output(tmp_path: Path, settings: Settings) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
     out = tmp_path / "stdin.flac"
-    done = swtts("say", "--file", "-", "-o", str(out), "--workers", "1", "--config", str(config), input="Read from standard input.")
+    done = swtts(
+        "say",
+        "--file",
+        "-",
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--config",
+        str(config),
+        input="Read from standard input.",
+    )
     assert done.returncode == 0, done.stderr
     assert soundfile.info(str(out)).format == "FLAC"
 

@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime
 import pytest
 
-import workers.engine as engine_module
-from broker.protocol import SynthesisParams
-from workers.engine import Engine, VoiceLoadError, level_audio, resolve_model, session_providers
+import swtts.workers.engine as engine_module
+from swtts.protocol import SynthesisParams
+from swtts.workers.engine import Engine, VoiceLoadError, level_audio, resolve_model, session_providers
 
 DETERMINISTIC = SynthesisParams(noise_scale=0.0, noise_w=0.0)
 
@@ -69,7 +69,7 @@ def test_missing_voice_files_are_named(tmp_path) -> None:  # type: ignore[no-unt
 
 
 def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    from workers.engine import cuda_available
+    from swtts.workers.engine import cuda_available
 
     if cuda_available():
         pytest.skip("this machine has CUDA; the fallback path is for CPU-only machines")
@@ -118,7 +118,9 @@ def test_cuda_library_preload_never_prints_to_stdout(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Audio may be going to standard output (``-o -``): onnxruntime's preload messages are logged."""
-    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
     monkeypatch.setattr(onnxruntime, "preload_dlls", lambda: print("Failed to load libcublasLt.so.13"), raising=False)
     engine_module.cuda_available.cache_clear()
     try:

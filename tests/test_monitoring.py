@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from config import Settings
-from pipeline.service import EmbeddedService
+from swtts.config import Settings
+from swtts.service import EmbeddedService
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.e2e
@@ -66,8 +66,11 @@ def test_metrics_move_as_requests_run(monitored: EmbeddedService) -> None:
 
 def test_status_json_lists_connected_workers(monitored: EmbeddedService) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status", "--connect", monitored.endpoint, "--json"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        [sys.executable, "-P", "-m", "swtts", "status", "--connect", monitored.endpoint, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
@@ -95,7 +98,7 @@ def test_a_killed_worker_shows_as_dead_and_is_replaced(monitored: EmbeddedServic
         assert len(live) == 2, "the supervisor should have restarted the killed worker"
         assert dead[0]["reason"] in ("heartbeat lost", "unreachable")
         assert client.synthesize("Still serving after a worker died.").duration_s > 0.5
-    dead_gauge = sum(v for k, v in scrape(monitored).items() if k.startswith('swtts_workers{') and 'state="dead"' in k)
+    dead_gauge = sum(v for k, v in scrape(monitored).items() if k.startswith("swtts_workers{") and 'state="dead"' in k)
     assert dead_gauge >= 1
 
 
@@ -104,12 +107,30 @@ def test_one_info_line_per_request_without_the_text(tmp_path: Path, settings: Se
     config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
     secret = "The quick brown fox jumps over the lazy dog."
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--log-level", "INFO", "say", secret, "-o", str(tmp_path / "x.wav"),
-         "--workers", "1", "--no-cache", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "swtts",
+            "--log-level",
+            "INFO",
+            "say",
+            secret,
+            "-o",
+            str(tmp_path / "x.wav"),
+            "--workers",
+            "1",
+            "--no-cache",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if "broker.scheduler" in line and " done: " in line]
+    lines = [line for line in done.stderr.splitlines() if "swtts.broker.scheduler" in line and " done: " in line]
     assert len(lines) == 1
     assert re.search(r"request \w+ done: 44 chars, 1 chunks \(0 cached\), [\d.]+ s audio, first audio \d+ ms", lines[0])
     assert secret not in done.stderr

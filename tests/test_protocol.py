@@ -6,9 +6,10 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from broker.protocol import (
+from swtts.protocol import (
     PROTOCOL_VERSION,
     ErrorCode,
     MsgType,
@@ -59,7 +60,13 @@ def test_decode_never_raises_anything_but_protocol_error(frames: list[bytes]) ->
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.text(max_size=10), st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)), max_size=5))
+@given(
+    st.dictionaries(
+        st.text(max_size=10),
+        st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
+        max_size=5,
+    )
+)
 def test_fuzzed_headers_decode_or_fail_cleanly(fields: dict) -> None:
     raw = json.dumps({"v": PROTOCOL_VERSION, "t": "submit", **fields}).encode()
     try:

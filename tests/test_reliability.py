@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from broker.protocol import MAX_HEADER_BYTES, PROTOCOL_VERSION, Message, MsgType, decode, encode
-from config import Settings, load_settings
-from pipeline.client import AsyncClient, AudioChunk, Client, TTSError
+from swtts.client import AsyncClient, AudioChunk, Client, TTSError
+from swtts.config import Settings, load_settings
+from swtts.protocol import MAX_HEADER_BYTES, PROTOCOL_VERSION, Message, MsgType, decode, encode
 from tests.conftest import ARTICLE, REPO, free_port
 from tests.crash_worker import MARKER_ENV
 
@@ -84,7 +84,11 @@ class Processes:
     def start(self, args: list[str], log_name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(self.directory / log_name, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, *args], cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, *args],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
             )
         self.started.append(process)
@@ -105,8 +109,9 @@ class Processes:
 class Service:
     """``swtts serve`` on a loopback TCP port, with its own config and log file."""
 
-    def __init__(self, processes: Processes, config: Path, workers: int, endpoint: str | None = None,
-                 log_level: str = "INFO") -> None:
+    def __init__(
+        self, processes: Processes, config: Path, workers: int, endpoint: str | None = None, log_level: str = "INFO"
+    ) -> None:
         self.processes = processes
         self.config = config
         self.workers = workers
@@ -114,8 +119,20 @@ class Service:
         self.settings: Settings = load_settings(config)
         self.log = processes.directory / f"serve-{uuid.uuid4().hex[:6]}.log"
         self.process = processes.start(
-            ["-m", "pipeline.cli", "--log-level", log_level, "serve", "--bind", self.endpoint,
-             "--workers", str(workers), "--config", str(config)],
+            [
+                "-P",
+                "-m",
+                "swtts",
+                "--log-level",
+                log_level,
+                "serve",
+                "--bind",
+                self.endpoint,
+                "--workers",
+                str(workers),
+                "--config",
+                str(config),
+            ],
             self.log.name,
         )
 
@@ -126,6 +143,7 @@ class Service:
 
     def wait_ready(self, workers: int) -> None:
         with self.client() as client:
+
             def ready() -> bool:
                 assert self.process.poll() is None, f"serve exited early:\n{self.log_text()}"
                 try:
@@ -144,6 +162,7 @@ class Service:
 
     def wait_idle(self) -> dict[str, Any]:
         """Wait for an empty queue; returns the status that showed it."""
+
         def idle() -> dict[str, Any] | None:
             status = self.status()
             return status if status["queue"] == {"requests": 0, "pending_chunks": 0, "in_flight_chunks": 0} else None
@@ -154,16 +173,19 @@ class Service:
         return self.log.read_text(errors="replace")[-tail:]
 
 
-def start_worker(processes: Processes, endpoint: str, config: Path, module: str = "pipeline.cli",
-                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    args = ["-m", module] + (["worker"] if module == "pipeline.cli" else [])
-    return processes.start([*args, "--connect", endpoint, "--config", str(config)],
-                           f"worker-{uuid.uuid4().hex[:6]}.log", env)
+def start_worker(
+    processes: Processes, endpoint: str, config: Path, module: str = "swtts", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    args = ["-m", module] + (["worker"] if module == "swtts" else [])
+    return processes.start(
+        [*args, "--connect", endpoint, "--config", str(config)], f"worker-{uuid.uuid4().hex[:6]}.log", env
+    )
 
 
 def swtts(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-P", "-m", "swtts", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 def alive(pid: int) -> bool:
@@ -173,7 +195,7 @@ def alive(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return state != "Z" and b"pipeline.cli" in cmdline
+    return state != "Z" and b"-m\x00swtts" in cmdline
 
 
 def squash(text: str) -> str:
@@ -237,8 +259,14 @@ class RawPeer:
 
 
 def submit(text: bytes | None, request_id: str | None = None, **fields: Any) -> list[bytes]:
-    header = {"id": request_id or uuid.uuid4().hex, "part": 0, "more": False, "params": FAST_PARAMS,
-              "cache": False, **fields}
+    header = {
+        "id": request_id or uuid.uuid4().hex,
+        "part": 0,
+        "more": False,
+        "params": FAST_PARAMS,
+        "cache": False,
+        **fields,
+    }
     return encode(MsgType.SUBMIT, header, text)
 
 
@@ -305,12 +333,12 @@ def test_poison_chunk_fails_its_request_after_max_attempts(processes: Processes,
     config = write_config(tmp_path / "config.toml", service={"max_attempts": 3})
     service = Service(processes, config, workers=0)
     marker = "Poison pill"
-    crashers = [start_worker(processes, service.endpoint, config, "tests.crash_worker", {MARKER_ENV: marker})
-                for _ in range(3)]
+    crashers = [
+        start_worker(processes, service.endpoint, config, "tests.crash_worker", {MARKER_ENV: marker}) for _ in range(3)
+    ]
     service.wait_ready(3)
-    with service.client() as client:
-        with pytest.raises(TTSError) as failure:
-            client.synthesize(f"{marker} in this sentence kills every worker that speaks it.", **FAST)
+    with service.client() as client, pytest.raises(TTSError) as failure:
+        client.synthesize(f"{marker} in this sentence kills every worker that speaks it.", **FAST)
     assert failure.value.code == "worker_lost"
     assert "tried 3 times" in failure.value.message
     assert [process.wait(timeout=30) for process in crashers] == [-signal.SIGKILL] * 3
@@ -363,8 +391,9 @@ def test_client_and_workers_survive_a_broker_restart(processes: Processes, tmp_p
 
 
 def test_client_gives_up_clearly_when_the_broker_never_returns(processes: Processes, tmp_path: Path) -> None:
-    service = Service(processes, write_config(tmp_path / "config.toml", service={"heartbeat_interval_s": 0.25}),
-                      workers=0)
+    service = Service(
+        processes, write_config(tmp_path / "config.toml", service={"heartbeat_interval_s": 0.25}), workers=0
+    )
     wait_for(lambda: service.status(), 60.0, "the broker")
     outcome: dict[str, Any] = {}
 
@@ -403,9 +432,8 @@ def test_unreachable_broker_is_a_clear_error() -> None:
 
 
 def test_tiny_deadline_times_out_and_the_service_goes_on(shared: Service) -> None:
-    with shared.client() as client:
-        with pytest.raises(TTSError) as failure:
-            client.synthesize(ARTICLE[:2000], deadline_s=0.001, **FAST)
+    with shared.client() as client, pytest.raises(TTSError) as failure:
+        client.synthesize(ARTICLE[:2000], deadline_s=0.001, **FAST)
     assert failure.value.code == "timeout"
     assert "deadline" in failure.value.message
     speaks(shared)
@@ -486,16 +514,23 @@ BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
     "three frames": (submit(b"Hello.") + [b"extra"], "malformed"),
     "oversized header": ([b'{"v":1,"t":"ping","pad":"' + b"x" * MAX_HEADER_BYTES + b'"}'], "malformed"),
     "deep nesting": ([b'{"v":1,"t":"ping","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}"], "malformed"),
-    "wrong version": (raw_header(json.dumps({"v": PROTOCOL_VERSION + 1, "t": "submit", "id": "v"}).encode()), "version"),
+    "wrong version": (
+        raw_header(json.dumps({"v": PROTOCOL_VERSION + 1, "t": "submit", "id": "v"}).encode()),
+        "version",
+    ),
     "no version": (raw_header(b'{"t":"ping"}', None), "version"),
     "unknown type": (raw_header(b'{"v":1,"t":"frobnicate"}', None), "unknown_type"),
     "no type": (raw_header(b'{"v":1}', None), "unknown_type"),
     "broker-only type": (encode(MsgType.AUDIO, {"id": "x", "index": 0}, b"\x00\x00"), "unknown_type"),
     "ready without voice": (encode(MsgType.READY, {"capacity": 1}), "malformed"),
-    "ready with bad capacity": (encode(MsgType.READY, {"name": "v", "voice_hash": "h", "capacity": 10**6}),
-                                "malformed"),
-    "ready with bad sample rate": (encode(MsgType.READY, {"name": "v", "voice_hash": "h", "sample_rate": "fast",
-                                                          "num_speakers": 1}), "malformed"),
+    "ready with bad capacity": (
+        encode(MsgType.READY, {"name": "v", "voice_hash": "h", "capacity": 10**6}),
+        "malformed",
+    ),
+    "ready with bad sample rate": (
+        encode(MsgType.READY, {"name": "v", "voice_hash": "h", "sample_rate": "fast", "num_speakers": 1}),
+        "malformed",
+    ),
 }
 
 
@@ -536,9 +571,11 @@ def test_only_the_chunks_worker_may_answer_for_it(shared: Service) -> None:
         blocker.next(lambda m: m.type is MsgType.ACCEPTED)
         owner.send(submit(b"And its last part.", request_id, part=1, more=False))
         owner.next(lambda m: m.type is MsgType.ACCEPTED and m.get("part") == 1)
-        for forged in (encode(MsgType.RESULT, {"chunk": f"{request_id}:1", "sample_rate": 22050}, b"\x00\x00" * 99),
-                       encode(MsgType.FAILED, {"chunk": f"{request_id}:1", "error": "forged"}),
-                       encode(MsgType.FAILED, {"chunk": f"{request_id}:0", "error": "forged"})):
+        for forged in (
+            encode(MsgType.RESULT, {"chunk": f"{request_id}:1", "sample_rate": 22050}, b"\x00\x00" * 99),
+            encode(MsgType.FAILED, {"chunk": f"{request_id}:1", "error": "forged"}),
+            encode(MsgType.FAILED, {"chunk": f"{request_id}:0", "error": "forged"}),
+        ):
             intruder.send(forged)
             assert intruder.next(lambda m: m.type is MsgType.ERROR).get("code") == "unknown_peer"
         blocker.send(encode(MsgType.CANCEL, {"id": blocking_id}))
@@ -557,17 +594,23 @@ def test_a_worker_that_cannot_speak_a_chunk_fails_its_request_clearly(shared: Se
     voice = f"fake-{uuid.uuid4().hex[:6]}"
     request_id = uuid.uuid4().hex
     try:
-        worker.send(encode(MsgType.READY, {"name": voice, "voice_hash": voice, "sample_rate": 22050,
-                                           "num_speakers": 1, "capacity": 1}))
+        worker.send(
+            encode(
+                MsgType.READY,
+                {"name": voice, "voice_hash": voice, "sample_rate": 22050, "num_speakers": 1, "capacity": 1},
+            )
+        )
         assert voice in worker.ping()["voices"]  # the broker has the READY before the request comes
         producer.send(submit(b"A chunk for the fake worker.", request_id, voice=voice))
         task = worker.next(lambda m: m.type is MsgType.TASK)
         header = {"chunk": task.get("chunk"), "sample_rate": 22050}
-        worker.send({
-            "failed": encode(MsgType.FAILED, {"chunk": task.get("chunk"), "error": "voice exploded"}),
-            "odd-length pcm": encode(MsgType.RESULT, header, b"\x00" * 7),
-            "bad header": encode(MsgType.RESULT, {**header, "sentence_samples": ["many"]}, b"\x00\x00"),
-        }[answer])
+        worker.send(
+            {
+                "failed": encode(MsgType.FAILED, {"chunk": task.get("chunk"), "error": "voice exploded"}),
+                "odd-length pcm": encode(MsgType.RESULT, header, b"\x00" * 7),
+                "bad header": encode(MsgType.RESULT, {**header, "sentence_samples": ["many"]}, b"\x00\x00"),
+            }[answer]
+        )
         error = producer.outcome(request_id)
         assert error.type is MsgType.ERROR and error.get("code") == "synthesis_failed", error.fields
         assert ("voice exploded" if answer == "failed" else "malformed result") in error.get("error")
@@ -580,8 +623,12 @@ def test_a_worker_that_cannot_speak_a_chunk_fails_its_request_clearly(shared: Se
 
 def test_client_rejects_bad_input_before_sending(shared: Service) -> None:
     with shared.client() as client:
-        for text, code in [("", "empty_text"), ("  \n ", "empty_text"), ("a\x00b", "control_chars"),
-                           ("x" * (MAX_TEXT_CHARS + 1), "too_long")]:
+        for text, code in [
+            ("", "empty_text"),
+            ("  \n ", "empty_text"),
+            ("a\x00b", "control_chars"),
+            ("x" * (MAX_TEXT_CHARS + 1), "too_long"),
+        ]:
             with pytest.raises(TTSError) as failure:
                 client.synthesize(text)
             assert failure.value.code == code
@@ -602,20 +649,46 @@ def test_after_all_bad_input_a_normal_request_succeeds(shared: Service) -> None:
 # ----- fuzzing the wire protocol --------------------------------------------------------------
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )
-_FIELDS = ["id", "part", "more", "params", "voice", "cache", "deadline_s", "max_chunk_chars", "first_chunk_chars",
-           "chunk", "capacity", "name", "voice_hash", "sample_rate", "num_speakers", "echo", "error",
-           "sentence_samples", "synth_ms", "batch", "phonemes"]
+_FIELDS = [
+    "id",
+    "part",
+    "more",
+    "params",
+    "voice",
+    "cache",
+    "deadline_s",
+    "max_chunk_chars",
+    "first_chunk_chars",
+    "chunk",
+    "capacity",
+    "name",
+    "voice_hash",
+    "sample_rate",
+    "num_speakers",
+    "echo",
+    "error",
+    "sentence_samples",
+    "synth_ms",
+    "batch",
+    "phonemes",
+]
 _headers = st.builds(
     lambda base, extra: {**extra, **base},
-    st.fixed_dictionaries({}, optional={
-        "v": st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 0, 2, "1", None, 1.5]),
-        "t": st.sampled_from([t.value for t in MsgType] + ["", "PING", "nope"]),
-    }),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "v": st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 0, 2, "1", None, 1.5]),
+            "t": st.sampled_from([t.value for t in MsgType] + ["", "PING", "nope"]),
+        },
+    ),
     st.dictionaries(st.sampled_from(_FIELDS), _json | st.sampled_from([0, 1, "r:0", "x"]), max_size=5),
 )
 _payloads = st.lists(st.binary(max_size=120) | st.text(max_size=120).map(str.encode), max_size=2)
@@ -629,7 +702,11 @@ _VALID_HEADERS: list[dict[str, Any]] = [
     {"t": "ready", "name": "fz-voice", "voice_hash": "fz", "sample_rate": 22050, "num_speakers": 1, "capacity": 1},
     {"t": "result", "chunk": "fz:0", "sample_rate": 22050, "sentence_samples": [1], "synth_ms": 1.0},
     {"t": "failed", "chunk": "fz:0", "error": "fz"},
-    {"t": "heartbeat"}, {"t": "disconnect"}, {"t": "ping"}, {"t": "status"}, {"t": "cache_stats"},
+    {"t": "heartbeat"},
+    {"t": "disconnect"},
+    {"t": "ping"},
+    {"t": "status"},
+    {"t": "cache_stats"},
 ]
 
 
@@ -681,16 +758,23 @@ def test_curve_lets_in_only_allowed_keys(processes: Processes, tmp_path: Path) -
     assert swtts("keys", str(strangers), "--name", "intruder").returncode == 0
     assert sorted(p.name for p in (keys / "allowed").iterdir()) == ["client.key", "worker.key"]
     assert (keys / "server.key_secret").stat().st_mode & 0o077 == 0, "secret keys are private"
-    server = {"server_secret": str(keys / "server.key_secret"), "allowed_clients": str(keys / "allowed"),
-              "server_public": str(keys / "server.key"), "client_secret": str(keys / "worker.key_secret")}
+    server = {
+        "server_secret": str(keys / "server.key_secret"),
+        "allowed_clients": str(keys / "allowed"),
+        "server_public": str(keys / "server.key"),
+        "client_secret": str(keys / "worker.key_secret"),
+    }
     config = write_config(tmp_path / "server.toml", security=server)
     service = Service(processes, config, workers=1, log_level="DEBUG")
 
     def as_client(secret: Path | None) -> Settings:
-        security = {"security__server_public": str(keys / "server.key"),
-                    "security__client_secret": str(secret) if secret else ""}
+        security = {
+            "security__server_public": str(keys / "server.key"),
+            "security__client_secret": str(secret) if secret else "",
+        }
         return load_settings(write_config(tmp_path / "client.toml")).override(
-            service__client_timeout_s=1.0, service__client_retries=1, **(security if secret else {}))
+            service__client_timeout_s=1.0, service__client_retries=1, **(security if secret else {})
+        )
 
     allowed = as_client(keys / "client.key_secret")
     with Client(service.endpoint, allowed) as client:
@@ -709,12 +793,15 @@ def test_curve_lets_in_only_allowed_keys(processes: Processes, tmp_path: Path) -
             asyncio.run(AsyncClient(service.endpoint, stranger).synthesize("Let me in.", **FAST))
         assert refused.value.code == "unavailable"
 
-    rogue = write_config(tmp_path / "rogue.toml", security={
-        "server_public": str(keys / "server.key"), "client_secret": str(strangers / "intruder.key_secret")})
+    rogue = write_config(
+        tmp_path / "rogue.toml",
+        security={"server_public": str(keys / "server.key"), "client_secret": str(strangers / "intruder.key_secret")},
+    )
     denials = service.log_text(tail=10**9).count("DENIED")
     intruder = start_worker(processes, service.endpoint, rogue)
-    wait_for(lambda: service.log_text(tail=10**9).count("DENIED") > denials, START_TIMEOUT_S,
-             "the rogue worker's refusal")
+    wait_for(
+        lambda: service.log_text(tail=10**9).count("DENIED") > denials, START_TIMEOUT_S, "the rogue worker's refusal"
+    )
     with Client(service.endpoint, allowed) as client:
         assert client.ping()["workers"] == 1, "a worker with an unknown key never joins"
         assert client.synthesize("Still only friends.", **FAST).duration_s > 0
@@ -731,8 +818,9 @@ def _ping_ready(client: Client) -> bool:
 
 def test_public_bind_without_keys_is_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml")
-    done = swtts("serve", "--bind", f"tcp://0.0.0.0:{free_port()}", "--workers", "0", "--config", str(config),
-                 timeout=60)
+    done = swtts(
+        "serve", "--bind", f"tcp://0.0.0.0:{free_port()}", "--workers", "0", "--config", str(config), timeout=60
+    )
     assert done.returncode != 0
     assert "refusing to bind" in done.stderr and "CURVE" in done.stderr
     half = write_config(tmp_path / "half.toml", security={"server_secret": str(tmp_path / "server.key_secret")})
@@ -776,9 +864,27 @@ def test_interrupted_say_leaves_no_partial_file(shared: Service, tmp_path: Path,
     folder.mkdir()
     out = folder / "article.wav"
     say = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "say", "--connect", shared.endpoint, "--file", str(source), "-o", str(out),
-         "--stream", "--no-cache", "--config", str(shared.config)],
-        cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "swtts",
+            "say",
+            "--connect",
+            shared.endpoint,
+            "--file",
+            str(source),
+            "-o",
+            str(out),
+            "--stream",
+            "--no-cache",
+            "--config",
+            str(shared.config),
+        ],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for(lambda: list(folder.iterdir()) or say.poll() is not None, START_TIMEOUT_S, "say to start writing")

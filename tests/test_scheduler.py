@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from broker.protocol import ErrorCode, Message, MsgType, decode, encode
-from broker.scheduler import Scheduler
-from config import Settings, load_settings
-from pipeline.cache import AudioCache
+from swtts.broker.cache import AudioCache
+from swtts.broker.scheduler import Scheduler
+from swtts.config import Settings, load_settings
+from swtts.protocol import ErrorCode, Message, MsgType, decode, encode
 
 CLIENT = b"client-1"
 OTHER = b"client-2"
@@ -30,8 +30,20 @@ def msg(msg_type: MsgType, fields: dict[str, Any] | None = None, payload: bytes 
 
 
 def ready(name: str = "voice-a", capacity: int = 1, host: str = "h", solo: bool = False) -> Message:
-    return msg(MsgType.READY, {"name": name, "voice_hash": f"hash-{name}", "sample_rate": 100, "num_speakers": 1,
-                               "device": "cpu", "pid": 1, "host": host, "capacity": capacity, "solo": solo})
+    return msg(
+        MsgType.READY,
+        {
+            "name": name,
+            "voice_hash": f"hash-{name}",
+            "sample_rate": 100,
+            "num_speakers": 1,
+            "device": "cpu",
+            "pid": 1,
+            "host": host,
+            "capacity": capacity,
+            "solo": solo,
+        },
+    )
 
 
 def submit(request_id: str, text: str, part: int = 0, more: bool = False, **fields: Any) -> Message:
@@ -59,9 +71,20 @@ class Harness:
         return self.to(worker, MsgType.TASK)
 
     def finish(self, worker: bytes, task: Message, samples: int = 10) -> None:
-        self.handle(worker, msg(MsgType.RESULT, {"chunk": task.get("chunk"), "sample_rate": 100,
-                                                 "sentence_samples": [samples], "phonemes": "p", "synth_ms": 1.0},
-                                struct.pack(f"<{samples}h", *range(samples))))
+        self.handle(
+            worker,
+            msg(
+                MsgType.RESULT,
+                {
+                    "chunk": task.get("chunk"),
+                    "sample_rate": 100,
+                    "sentence_samples": [samples],
+                    "phonemes": "p",
+                    "synth_ms": 1.0,
+                },
+                struct.pack(f"<{samples}h", *range(samples)),
+            ),
+        )
 
 
 SENTENCES = " ".join(f"Sentence number {i} is here." for i in range(6))
@@ -304,8 +327,21 @@ def test_solo_counts_only_neighbours_on_the_same_host_and_only_workers_that_offe
         h.handle(CLIENT, submit(name, "A short reply."))
     assert [h.tasks(w)[0].get("solo") for w in (b"w1", b"w2", b"w3")] == [True, True, False]
     task = h.tasks(b"w1")[0]
-    h.handle(b"w1", msg(MsgType.RESULT, {"chunk": task.get("chunk"), "sample_rate": 100, "sentence_samples": [2],
-                                         "phonemes": "p", "synth_ms": 1.0, "solo": True}, b"\x00\x00\x00\x00"))
+    h.handle(
+        b"w1",
+        msg(
+            MsgType.RESULT,
+            {
+                "chunk": task.get("chunk"),
+                "sample_rate": 100,
+                "sentence_samples": [2],
+                "phonemes": "p",
+                "synth_ms": 1.0,
+                "solo": True,
+            },
+            b"\x00\x00\x00\x00",
+        ),
+    )
     counts = {w["worker"]: w["solo_chunks"] for w in h.scheduler.status()["workers"]}
     assert sorted(counts.values()) == [0, 0, 1]
 

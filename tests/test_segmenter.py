@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.chunker import scan_sentences
-from pipeline.segmenter import PARAGRAPH_MARKER, SentenceSegmenter
+from swtts.pipeline.chunker import scan_sentences
+from swtts.pipeline.segmenter import PARAGRAPH_MARKER, SentenceSegmenter
 
 NBSP = "\u00a0"
 
@@ -211,11 +211,51 @@ def test_invalid_arguments(kwargs: dict[str, float]) -> None:
 
 WORDS = st.sampled_from(
     [
-        "the", "keeper", "Lamp", "État", "à", "sea", "end.", "stop!", "why?", "wait...", "so…",
-        "so,", "this;", "that:", "—", "-", '"Quoted."', "(aside.)", "«", f"oui{NBSP}!", "»",
-        "Dr.", "Mrs.", "St.", "e.g.", "U.S.", "etc.", "No.", "M.", "p.m.", "J.", "3.2",
-        "$1,250.50", "1984.", "7", "v1.2.3", "http://x.y/z.html", "a.b@c.org", "1.", "2)",
-        "•", "*", "#", "Title", "Heading",
+        "the",
+        "keeper",
+        "Lamp",
+        "État",
+        "à",
+        "sea",
+        "end.",
+        "stop!",
+        "why?",
+        "wait...",
+        "so…",
+        "so,",
+        "this;",
+        "that:",
+        "—",
+        "-",
+        '"Quoted."',
+        "(aside.)",
+        "«",
+        f"oui{NBSP}!",
+        "»",
+        "Dr.",
+        "Mrs.",
+        "St.",
+        "e.g.",
+        "U.S.",
+        "etc.",
+        "No.",
+        "M.",
+        "p.m.",
+        "J.",
+        "3.2",
+        "$1,250.50",
+        "1984.",
+        "7",
+        "v1.2.3",
+        "http://x.y/z.html",
+        "a.b@c.org",
+        "1.",
+        "2)",
+        "•",
+        "*",
+        "#",
+        "Title",
+        "Heading",
     ]
 )
 SEPARATORS = st.sampled_from([" ", " ", " ", " ", "\n", "\n", "\n\n", " \n \n", NBSP, "  "])

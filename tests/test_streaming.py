@@ -23,10 +23,10 @@ import soundfile
 import zmq
 import zmq.asyncio
 
-from broker.protocol import ErrorCode, MsgType, decode, encode
-from config import Settings, load_settings
-from pipeline.client import AudioChunk, AsyncClient, Client, TTSError
-from pipeline.service import EmbeddedService
+from swtts.client import AsyncClient, AudioChunk, Client, TTSError
+from swtts.config import Settings, load_settings
+from swtts.protocol import ErrorCode, MsgType, decode, encode
+from swtts.service import EmbeddedService
 from tests.conftest import ARTICLE, REPO
 
 e2e = pytest.mark.e2e
@@ -43,7 +43,7 @@ def odd_pieces(text: str, sizes: tuple[int, ...] = (1, 4, 7, 2, 11, 3, 5)) -> li
     pieces, position, turn = [], 0, 0
     while position < len(text):
         size = sizes[turn % len(sizes)]
-        pieces.append(text[position: position + size])
+        pieces.append(text[position : position + size])
         position += size
         turn += 1
     return pieces
@@ -114,9 +114,16 @@ class FakeBroker:
                 continue
             closed = not message.get("more")
             if message.payload is not None:
-                fields = {"id": request_id, "index": len(texts) - 1, "text": texts[-1], "sample_rate": 16000,
-                          "sentence_samples": [160], "total": len(texts) if closed else None,
-                          "synth_ms": 1.0, "queued_ms": 0.5}
+                fields = {
+                    "id": request_id,
+                    "index": len(texts) - 1,
+                    "text": texts[-1],
+                    "sample_rate": 16000,
+                    "sentence_samples": [160],
+                    "total": len(texts) if closed else None,
+                    "synth_ms": 1.0,
+                    "queued_ms": 0.5,
+                }
                 await self.socket.send_multipart([peer, *encode(MsgType.AUDIO, fields, bytes(320))])
             if closed:
                 done = {"id": request_id, "chunks": len(texts), "timings": {"first_audio_ms": 1.0}}
@@ -317,7 +324,9 @@ def test_concurrent_producers_each_get_their_own_chunks_in_order(service: Embedd
 
 
 @e2e
-def test_cancelled_stream_frees_the_workers_and_spares_other_producers(service: EmbeddedService, settings: Settings) -> None:
+def test_cancelled_stream_frees_the_workers_and_spares_other_producers(
+    service: EmbeddedService, settings: Settings
+) -> None:
     other_text = ARTICLE[:1200]
     other: list[AudioChunk] = []
     errors: list[BaseException] = []
@@ -353,7 +362,9 @@ def test_cancelled_stream_frees_the_workers_and_spares_other_producers(service: 
 
 
 @e2e
-def test_short_reply_finishes_while_a_long_document_is_in_progress(service: EmbeddedService, settings: Settings) -> None:
+def test_short_reply_finishes_while_a_long_document_is_in_progress(
+    service: EmbeddedService, settings: Settings
+) -> None:
     long_started = threading.Event()
     finished: dict[str, float] = {}
     long_chunks: list[AudioChunk] = []
@@ -475,7 +486,7 @@ def test_chunk_timings_add_up_and_first_audio_does_not_wait_for_the_document(
 
 
 def _swtts(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *args]
+    return [sys.executable, "-P", "-m", "swtts", *args]
 
 
 @e2e
@@ -486,11 +497,24 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
         "Streaming from a pipe works. The audio starts before the text ends. "
         "Every sentence is spoken once, in order.\n\nEven across a paragraph break."
     )
-    common = ["--connect", service.endpoint, "--no-cache", "--length-scale", "0.3", "--noise-scale", "0", "--noise-w", "0"]
+    common = [
+        "--connect",
+        service.endpoint,
+        "--no-cache",
+        "--length-scale",
+        "0.3",
+        "--noise-scale",
+        "0",
+        "--noise-w",
+        "0",
+    ]
     split = text.index("The audio") + 3
     process = subprocess.Popen(
         _swtts("say", "--stream", "-o", "-", "--file", "-", *common),
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None
     pcm = bytearray()
@@ -520,7 +544,10 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     for extra, out in (([], reference), (["--stream"], streamed)):
         done = subprocess.run(
             _swtts("say", *extra, "--file", str(tmp_path / "text.txt"), "-o", str(out), *common),
-            cwd=REPO, capture_output=True, text=True, timeout=WAIT_S,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S,
         )
         assert done.returncode == 0, done.stderr
     ref_info, streamed_info = soundfile.info(str(reference)), soundfile.info(str(streamed))

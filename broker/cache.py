@@ -263,9 +263,7 @@ def _postfilter(codec: Codec, data: bytes, n: int) -> bytes:
     return out.tobytes()
 
 
-def encode_pcm(
-    pcm: bytes, sample_rate: int, codec: Codec = DEFAULT_CODEC, level: int = DEFAULT_LEVEL
-) -> bytes:
+def encode_pcm(pcm: bytes, sample_rate: int, codec: Codec = DEFAULT_CODEC, level: int = DEFAULT_LEVEL) -> bytes:
     """Compress int16 LE mono PCM into a self-describing blob (header + lz4 block)."""
     if len(pcm) % 2:
         raise ValueError(f"PCM length {len(pcm)} is not a whole number of int16 samples")
@@ -579,9 +577,7 @@ class AudioCache:
             return None
 
     def _lookup(self, conn: sqlite3.Connection, key: str, now: float) -> CachedAudio | None:
-        row = conn.execute(
-            "SELECT rowid, created, checksum, meta, blob FROM entries WHERE key = ?", (key,)
-        ).fetchone()
+        row = conn.execute("SELECT rowid, created, checksum, meta, blob FROM entries WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         rowid, created, checksum, meta, blob = row
@@ -636,12 +632,8 @@ class AudioCache:
         """Drop expired entries, then least recently used ones, never the entry just put."""
         evicted = 0
         if math.isfinite(self.ttl_s):
-            evicted += conn.execute(
-                "DELETE FROM entries WHERE created < ?", (now - self.ttl_s,)
-            ).rowcount
-        count, total = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(stored_size), 0) FROM entries"
-        ).fetchone()
+            evicted += conn.execute("DELETE FROM entries WHERE created < ?", (now - self.ttl_s,)).rowcount
+        count, total = conn.execute("SELECT COUNT(*), COALESCE(SUM(stored_size), 0) FROM entries").fetchone()
         if count > self.max_entries or total > self.max_bytes:
             victims: list[tuple[int]] = []
             candidates = conn.execute(
@@ -682,12 +674,9 @@ class AudioCache:
         conn.execute("BEGIN")  # one snapshot for both reads
         try:
             entries, stored, raw = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(stored_size), 0), COALESCE(SUM(raw_size), 0)"
-                " FROM entries"
+                "SELECT COUNT(*), COALESCE(SUM(stored_size), 0), COALESCE(SUM(raw_size), 0) FROM entries"
             ).fetchone()
-            hits, misses, evictions = conn.execute(
-                "SELECT hits, misses, evictions FROM counters"
-            ).fetchone()
+            hits, misses, evictions = conn.execute("SELECT hits, misses, evictions FROM counters").fetchone()
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -206,6 +206,7 @@ def check_text(text: str, max_chars: int) -> str:
     bad = _CONTROL_CHARS.search(text)
     if bad is not None:
         raise ProtocolError(
-            ErrorCode.CONTROL_CHARS, f"text contains control character U+{ord(bad.group()):04X} at position {bad.start()}"
+            ErrorCode.CONTROL_CHARS,
+            f"text contains control character U+{ord(bad.group()):04X} at position {bad.start()}",
         )
     return text

@@ -27,11 +27,11 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from broker.protocol import ErrorCode, Message, MsgType, ProtocolError, SynthesisParams, check_text, decode, encode
-from broker.security import secure_client
-from config import Settings, load_settings
-from pipeline.assembly import assemble, write_audio
-from pipeline.segmenter import SentenceSegmenter
+from swtts.broker.security import secure_client
+from swtts.config import Settings, load_settings
+from swtts.pipeline.assembly import assemble, write_audio
+from swtts.pipeline.segmenter import SentenceSegmenter
+from swtts.protocol import ErrorCode, Message, MsgType, ProtocolError, SynthesisParams, check_text, decode, encode
 
 TextSource = str | Iterable[str]
 LOGGER = logging.getLogger(__name__)
@@ -279,7 +279,9 @@ class Client:
             if message.type is MsgType.REPLY and message.get("echo") == (fields or {}).get("echo"):
                 return message.fields
         self.close()
-        raise TTSError(ErrorCode.UNAVAILABLE.value, f"no answer from the broker at {self.endpoint} within {timeout_s:g} s")
+        raise TTSError(
+            ErrorCode.UNAVAILABLE.value, f"no answer from the broker at {self.endpoint} within {timeout_s:g} s"
+        )
 
     def _connected(self) -> zmq.Socket:
         if self._socket is None:
@@ -342,7 +344,9 @@ class AudioStream(Iterator[AudioChunk]):
         conversation = self.conversation
         socket = self.client._connected()
         feeder = _TokenFeeder(text, self.client.settings) if not isinstance(text, str) else None
-        conversation.started = time.perf_counter()  # received_ms counts from the first next(), when the request goes out
+        conversation.started = (
+            time.perf_counter()
+        )  # received_ms counts from the first next(), when the request goes out
         if feeder is None:
             _send_nowait(socket, conversation.part(text, more=False))
         heard = time.monotonic()
@@ -518,8 +522,13 @@ class AsyncClient:
                             f"the broker at {self.endpoint} did not answer for {service.client_timeout_s:g} s "
                             f"after {service.client_retries} retries",
                         )
-                    LOGGER.warning("broker at %s silent for %.1f s; retrying (%d/%d)", self.endpoint,
-                                   service.client_timeout_s, retries, service.client_retries)
+                    LOGGER.warning(
+                        "broker at %s silent for %.1f s; retrying (%d/%d)",
+                        self.endpoint,
+                        service.client_timeout_s,
+                        retries,
+                        service.client_retries,
+                    )
                     link.reconnect()
                     for frames in conversation.replay():
                         await link.send(frames)

@@ -1,4 +1,4 @@
-"""Running the service: a supervisor (broker + local workers) and an embedded, disposable copy.
+"""``swtts serve``: the broker in this process and supervised local worker processes.
 
 :class:`Supervisor` is ``swtts serve``: the broker runs on a thread of this process and N
 worker processes are started beside it and restarted if they die. :class:`EmbeddedService`
@@ -19,12 +19,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
-from broker.broker import Broker
-from config import Settings, dump_settings
-from pipeline.client import Client, TTSError
-from workers.worker import parent_alive
+from swtts.broker.broker import Broker
+from swtts.config import Settings, dump_settings
+from swtts.workers.worker import parent_alive
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,8 +37,21 @@ def threads_per_worker(settings: Settings, workers: int) -> int:
 
 def worker_command(config_file: Path, endpoint: str, log_level: str, threads: int) -> list[str]:
     return [
-        sys.executable, "-m", "pipeline.cli", "--log-level", log_level, "worker", "--config", str(config_file),
-        "--connect", endpoint, "--threads", str(threads), "--parent-pid", str(os.getpid()),
+        sys.executable,
+        "-P",
+        "-m",
+        "swtts",
+        "--log-level",
+        log_level,
+        "worker",
+        "--config",
+        str(config_file),
+        "--connect",
+        endpoint,
+        "--threads",
+        str(threads),
+        "--parent-pid",
+        str(os.getpid()),
     ]
 
 
@@ -129,99 +140,3 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-class EmbeddedService:
-    """A private broker and worker pool in child processes, for one program's lifetime.
-
-    >>> with EmbeddedService(load_settings(), workers=2) as service:
-    ...     result = service.client().synthesize("Hello there.")
-
-    ``bind`` replaces the private ipc:// endpoint (e.g. ``tcp://127.0.0.1:PORT``), so workers
-    started elsewhere with :attr:`config_file` can join it as they would a ``swtts serve``.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        workers: int | None = None,
-        use_cache: bool | None = None,
-        log_level: str = "WARNING",
-        start_timeout_s: float = 180.0,
-        bind: str | None = None,
-    ) -> None:
-        self.settings = settings
-        self.bind = bind
-        self.workers = settings.service.local_workers() if workers is None else workers
-        self.use_cache = use_cache
-        self.log_level = log_level
-        self.start_timeout_s = start_timeout_s
-        self._dir: Path | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self.endpoint = ""
-        self._clients: list[Client] = []
-
-    def __enter__(self) -> EmbeddedService:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="swtts-embedded-"))
-        self.endpoint = self.bind or f"ipc://{self._dir}/broker.sock"
-        self.config_file.write_text(dump_settings(self.settings))
-        command = [
-            sys.executable, "-m", "pipeline.cli", "--log-level", self.log_level, "serve",
-            "--config", str(self.config_file), "--bind", self.endpoint, "--workers", str(self.workers),
-            "--parent-pid", str(os.getpid()),
-        ]
-        if self.use_cache is False:
-            command.append("--no-cache")
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        self.wait_ready(self.workers)
-
-    @property
-    def config_file(self) -> Path:
-        """The service's settings as a TOML file (what its own workers are started with)."""
-        if self._dir is None:
-            raise RuntimeError("the embedded service is not running")
-        return self._dir / "config.toml"
-
-    def wait_ready(self, workers: int) -> None:
-        """Block until ``workers`` workers are connected and ready (or fail clearly)."""
-        deadline = time.monotonic() + self.start_timeout_s
-        with Client(self.endpoint, self.settings) as client:
-            while time.monotonic() < deadline:
-                if self.process is not None and self.process.poll() is not None:
-                    raise TTSError("unavailable", f"the embedded service exited with code {self.process.returncode}")
-                try:
-                    if client.ping(timeout_s=1.0)["ready"] >= workers:
-                        return
-                except TTSError:
-                    pass
-                time.sleep(0.1)
-        self.stop()
-        raise TTSError("unavailable", f"the embedded service did not get {workers} ready worker(s) in {self.start_timeout_s:g} s")
-
-    def client(self) -> Client:
-        """A client bound to this service (closed when the service stops)."""
-        client = Client(self.endpoint, self.settings)
-        self._clients.append(client)
-        return client
-
-    def stop(self) -> None:
-        for client in self._clients:
-            client.close()
-        self._clients.clear()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from config import ConfigError, Settings, load_settings
+from swtts.config import ConfigError, Settings, load_settings
 
 LOGGER = logging.getLogger("swtts")
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print("swtts: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line for the user; details with --log-level debug
-        from pipeline.client import TTSError
+        from swtts.client import TTSError
 
         if not isinstance(exc, (TTSError, OSError, ValueError, RuntimeError)):
             raise
@@ -65,21 +65,31 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="swtts", description="SuperWhisper TTS: fast local text-to-speech with Piper.")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"])
+    parser = argparse.ArgumentParser(
+        prog="swtts", description="SuperWhisper TTS: fast local text-to-speech with Piper."
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--config", help="TOML file overriding config/default.toml")
 
     def voice(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--voice", help="Piper voice .onnx (its .onnx.json beside it); default: bundled en_US-joe-medium")
+        sub.add_argument(
+            "--voice", help="Piper voice .onnx (its .onnx.json beside it); default: bundled en_US-joe-medium"
+        )
         sub.add_argument("--device", help="cpu or cuda:0")
 
     say = commands.add_parser("say", help="speak text into an audio file (embedded service unless --connect)")
     say.add_argument("text", nargs="?", help="text to speak (or use --file)")
     say.add_argument("--file", "-f", help="read the text from a file, or '-' for stdin")
-    say.add_argument("--output", "-o", default="speech.wav", help="WAV/FLAC/OGG path, or '-' for raw s16le PCM on stdout")
+    say.add_argument(
+        "--output", "-o", default="speech.wav", help="WAV/FLAC/OGG path, or '-' for raw s16le PCM on stdout"
+    )
     say.add_argument("--connect", help="use a running service at tcp://HOST:PORT instead of an embedded one")
     say.add_argument("--workers", type=int, help="local workers for the embedded service (default: one per core)")
     say.add_argument("--max-chunk-chars", type=int)
@@ -89,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("--speaker", type=int)
     say.add_argument("--volume", type=float)
     say.add_argument("--no-cache", action="store_true", help="bypass the audio cache")
-    say.add_argument("--stream", action="store_true", help="write audio as it arrives (with --file -, read stdin as it comes)")
+    say.add_argument(
+        "--stream", action="store_true", help="write audio as it arrives (with --file -, read stdin as it comes)"
+    )
     common(say)
     voice(say)
     say.set_defaults(handler=_cmd_say)
@@ -164,10 +176,10 @@ def _stdin_pieces() -> Iterator[str]:
 
 
 def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.assembly import check_output_path
-    from pipeline.client import Client
-    from pipeline.service import EmbeddedService
-    from workers.engine import resolve_model
+    from swtts.client import Client
+    from swtts.pipeline.assembly import check_output_path
+    from swtts.service import EmbeddedService
+    from swtts.workers.engine import resolve_model
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
     if args.output != "-":
@@ -186,8 +198,8 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from pipeline.assembly import Assembler, AudioFileWriter, RawPcmWriter
-    from pipeline.progress import ProgressBar
+    from swtts.cli.progress import ProgressBar
+    from swtts.pipeline.assembly import Assembler, AudioFileWriter, RawPcmWriter
 
     progress = ProgressBar()
     started = time.perf_counter()
@@ -244,11 +256,14 @@ def _report(path: Path, audio_s: float, chunks: int, wall_s: float, timings: dic
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.service import Supervisor
+    from swtts.service import Supervisor
 
     supervisor = Supervisor(
-        settings, workers=args.workers, use_cache=False if args.no_cache else None,
-        log_level=args.log_level.upper(), parent_pid=args.parent_pid,
+        settings,
+        workers=args.workers,
+        use_cache=False if args.no_cache else None,
+        log_level=args.log_level.upper(),
+        parent_pid=args.parent_pid,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: supervisor.stop())
@@ -259,14 +274,14 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.worker import run_worker
+    from swtts.workers.worker import run_worker
 
     run_worker(settings, args.connect, args.parent_pid)
     return 0
 
 
 def _cmd_ping(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.client import Client, TTSError
+    from swtts.client import Client, TTSError
 
     deadline = time.monotonic() + args.wait
     with Client(args.connect, settings) as client:
@@ -274,7 +289,9 @@ def _cmd_ping(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 reply = client.ping(timeout_s=1.0)
                 if reply["ready"] >= 1:
-                    print(f"ok: {reply['ready']} ready of {reply['workers']} worker(s); voices: {', '.join(reply['voices'])}")
+                    print(
+                        f"ok: {reply['ready']} ready of {reply['workers']} worker(s); voices: {', '.join(reply['voices'])}"
+                    )
                     return 0
                 problem = f"broker answers but has no ready worker ({reply['workers']} connected)"
             except TTSError as exc:
@@ -286,8 +303,8 @@ def _cmd_ping(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.client import Client
-    from pipeline.status_view import render_status
+    from swtts.cli.status_view import render_status
+    from swtts.client import Client
 
     with Client(args.connect, settings) as client:
         if args.json:
@@ -306,8 +323,8 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.cache import AudioCache
-    from pipeline.client import Client
+    from swtts.broker.cache import AudioCache
+    from swtts.client import Client
 
     if args.connect:
         with Client(args.connect, settings) as client:
@@ -324,7 +341,7 @@ def _cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from broker.security import generate_keys
+    from swtts.broker.security import generate_keys
 
     names = ["server", *(args.name or ["client", "worker"])]
     for path in generate_keys(args.directory, names):

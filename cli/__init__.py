@@ -1,0 +1,5 @@
+"""The ``swtts`` command line."""
+
+from swtts.cli.main import main
+
+__all__ = ["main"]
