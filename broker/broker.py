@@ -21,7 +21,7 @@ from swtts.broker.scheduler import Scheduler
 from swtts.broker.security import secure_server
 from swtts.config import Settings
 from swtts.protocol import ErrorCode, ProtocolError, decode
-from swtts.workers.engine import resolve_model
+from swtts.workers.voice_files import resolve_model
 
 LOGGER = logging.getLogger(__name__)
 

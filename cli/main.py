@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from swtts.config import ConfigError, Settings, load_settings
+from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE, VoiceLoadError
 
 LOGGER = logging.getLogger("swtts")
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
         return int(args.handler(args, settings) or 0)
+    except VoiceLoadError as exc:
+        _fail(args, str(exc))
+        return VOICE_LOAD_EXIT_CODE
     except ConfigError as exc:
         print(f"swtts: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -41,8 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, (TTSError, OSError, ValueError, RuntimeError)):
             raise
         LOGGER.debug("failure", exc_info=True)
-        print(f"swtts: error: {exc}", file=sys.stderr)
+        _fail(args, str(exc))
         return 1
+
+
+def _fail(args: argparse.Namespace, message: str) -> None:
+    """One line for the user, or, in a child given ``--error-file``, for the parent that reports it."""
+    if getattr(args, "error_file", None):
+        Path(args.error_file).write_text(message + "\n", encoding="utf-8")
+    else:
+        print(f"swtts: error: {message}", file=sys.stderr)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -112,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-cache", action="store_true")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--error-file", help=argparse.SUPPRESS)
     common(serve)
     voice(serve)
     serve.set_defaults(handler=_cmd_serve)
@@ -120,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--connect", help="broker endpoint, e.g. tcp://HOST:5555")
     worker.add_argument("--threads", type=int, help="onnxruntime threads for this worker")
     worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    worker.add_argument("--error-file", help=argparse.SUPPRESS)
     common(worker)
     voice(worker)
     worker.set_defaults(handler=_cmd_worker)
@@ -179,7 +193,6 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     from swtts.client import Client
     from swtts.pipeline.assembly import check_output_path
     from swtts.service import EmbeddedService
-    from swtts.workers.engine import resolve_model
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
     if args.output != "-":
@@ -192,7 +205,6 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     if args.connect:
         with Client(args.connect, settings) as client:
             return _speak(client, source, args, options)
-    resolve_model(settings.voice.model or None)
     with EmbeddedService(settings, use_cache=not args.no_cache, log_level=args.log_level.upper()) as service:
         return _speak(service.client(), source, args, options)
 

