@@ -86,7 +86,6 @@ class SynthesisSettings:
 class ChunkerSettings:
     max_chunk_chars: int = 800
     first_chunk_chars: int = 120
-    chars_per_second: float = 15.0
 
 
 @dataclass(frozen=True)
