@@ -1,7 +1,8 @@
 """The ``swtts`` entry point: parse, configure logging, run the subcommand, map failures to exit codes.
 
 Each subcommand lives in its own module under :mod:`swtts.cli.commands` (its flags and its
-handler); :mod:`swtts.cli.parser` assembles them and turns flags into settings.
+handler); :mod:`swtts.cli.parser` assembles them and turns flags into settings. Exit status:
+0 done, 1 the work failed, 2 a usage or configuration error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from swtts.cli.flags import UsageError
 from swtts.cli.parser import build_parser, settings_from_args
 from swtts.config import ConfigError
 
@@ -16,18 +18,17 @@ LOGGER = logging.getLogger("swtts")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
+        level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
         stream=sys.stderr,
     )
     try:
         settings = settings_from_args(args)
         return int(args.handler(args, settings) or 0)
-    except ConfigError as exc:
-        print(f"swtts: configuration error: {exc}", file=sys.stderr)
+    except (ConfigError, UsageError) as exc:
+        print(f"swtts: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("swtts: interrupted", file=sys.stderr)

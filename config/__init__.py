@@ -146,7 +146,7 @@ class VoiceSettings(_Section):
     device: str = _key(
         "cpu", shape=lambda text: re.fullmatch(r"cpu|cuda(:\d+)?", text) is not None, described="cpu, cuda or cuda:N"
     )
-    threads: int | None = _key(None, low=1, word="auto", word_means="the CPU cores shared among the local workers")
+    threads: int | None = _key(None, low=1, word="auto", word_means="worked out from the CPU cores")
     solo_threads: int | None = _key(None, low=1, word="auto", word_means="every CPU core")
     gpu_mem_limit_mb: int = _key(0, low=0)
     batching: str = _key("auto", choices=("auto", "on", "off"))

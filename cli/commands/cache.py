@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from swtts.cli.flags import Subcommands, add_config
+from swtts.cli.flags import Subcommands, add_connect
 from swtts.config import Settings
 
 
 def register(commands: Subcommands) -> None:
     cache = commands.add_parser("cache", help="audio cache statistics or clearing")
-    cache.add_argument("action", choices=["stats", "clear"])
-    cache.add_argument("--connect", help="ask a running broker (default: open the local cache directory)")
-    add_config(cache)
+    cache.add_argument("action", choices=["stats", "clear"], help="stats: sizes and hit counts; clear: empty it")
+    add_connect(cache, "ask a running broker, tcp://HOST:PORT (default: open the local cache directory)")
     cache.set_defaults(handler=run)
 
 

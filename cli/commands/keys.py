@@ -12,8 +12,13 @@ from swtts.config import Settings
 
 def register(commands: Subcommands) -> None:
     keys = commands.add_parser("keys", help="generate CURVE key pairs for a non-loopback broker")
-    keys.add_argument("directory", type=Path)
-    keys.add_argument("--name", action="append", default=None, help="client/worker key names (default: client, worker)")
+    keys.add_argument("directory", type=Path, help="folder for the key files and the allowed/ folder of public keys")
+    keys.add_argument(
+        "--name",
+        action="append",
+        default=None,
+        help="a client or worker key pair to make, repeatable (default: client and worker)",
+    )
     keys.set_defaults(handler=run)
 
 

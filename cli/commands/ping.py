@@ -6,15 +6,16 @@ import argparse
 import sys
 import time
 
-from swtts.cli.flags import Subcommands, add_config
+from swtts.cli.flags import Subcommands, add_connect, number
 from swtts.config import Settings
 
 
 def register(commands: Subcommands) -> None:
     ping = commands.add_parser("ping", help="exit 0 once the broker answers with at least one ready worker")
-    ping.add_argument("--connect")
-    ping.add_argument("--wait", type=float, default=0.0, help="keep trying for this many seconds")
-    add_config(ping)
+    add_connect(ping, "broker endpoint, tcp://HOST:PORT (default from the config)")
+    ping.add_argument(
+        "--wait", type=number(0), default=0.0, metavar="SECONDS", help="keep trying for this long (default 0: once)"
+    )
     ping.set_defaults(handler=run)
 
 

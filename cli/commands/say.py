@@ -11,32 +11,53 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from swtts.cli.flags import Subcommands, add_config, add_voice
+from swtts.cli.flags import Subcommands, UsageError, add_connect, add_setting
 from swtts.config import Settings
 
 
 def register(commands: Subcommands) -> None:
-    say = commands.add_parser("say", help="speak text into an audio file (embedded service unless --connect)")
+    say = commands.add_parser(
+        "say",
+        help="speak text into an audio file (embedded service unless --connect)",
+        description="Speak a text into an audio file. Without --connect a broker and --workers local workers "
+        "are started for this one command and stopped after it.",
+    )
     say.add_argument("text", nargs="?", help="text to speak (or use --file)")
     say.add_argument("--file", "-f", help="read the text from a file, or '-' for stdin")
     say.add_argument(
         "--output", "-o", default="speech.wav", help="WAV/FLAC/OGG path, or '-' for raw s16le PCM on stdout"
     )
-    say.add_argument("--connect", help="use a running service at tcp://HOST:PORT instead of an embedded one")
-    say.add_argument("--workers", type=int, help="local workers for the embedded service (default: one per core)")
-    say.add_argument("--max-chunk-chars", type=int)
-    say.add_argument("--length-scale", type=float, help="speaking duration factor (>1 slower)")
-    say.add_argument("--noise-scale", type=float)
-    say.add_argument("--noise-w", type=float)
-    say.add_argument("--speaker", type=int)
-    say.add_argument("--volume", type=float)
-    say.add_argument("--no-cache", action="store_true", help="bypass the audio cache")
+    add_connect(say, "use a running service (tcp://HOST:PORT) instead of an embedded one")
+    add_setting(say, "--workers", "local workers of the embedded service, at least 1; auto = one per CPU core", "N")
+    add_setting(
+        say,
+        "--voice",
+        "Piper voice .onnx (its .onnx.json beside it); default: the bundled en_US-joe-medium. "
+        "With --connect: a voice the service's workers hold, by path, name (file stem, e.g. en_US-joe-medium) "
+        "or language (fr_FR, fr)",
+        "VOICE",
+    )
+    add_setting(say, "--device", "cpu, cuda or cuda:N for the embedded workers (falls back to CPU, logged)")
+    add_setting(say, "--max-chunk-chars", "longest chunk sent to one worker, in characters", "N")
+    add_setting(say, "--length-scale", "speaking duration factor, > 0 (> 1 slower); voice = the voice's own", "X")
+    add_setting(say, "--noise-scale", "phoneme noise, >= 0 (0 = deterministic); voice = the voice's own", "X")
+    add_setting(say, "--noise-w", "phoneme-width noise, >= 0 (0 = deterministic); voice = the voice's own", "X")
+    add_setting(say, "--speaker", "speaker id of a multi-speaker voice", "ID")
+    add_setting(say, "--volume", "gain after loudness levelling, >= 0 (1 = unchanged)", "X")
+    say.add_argument("--no-cache", action="store_true", help="neither read nor write the audio cache")
     say.add_argument(
         "--stream", action="store_true", help="write audio as it arrives (with --file -, read stdin as it comes)"
     )
-    add_config(say)
-    add_voice(say)
     say.set_defaults(handler=run)
+
+
+def _check_workers(args: argparse.Namespace, settings: Settings) -> None:
+    """An embedded service without a worker would wait for one until the request deadline."""
+    if args.connect or settings.service.workers != 0:
+        return
+    if args.workers is not None:
+        raise UsageError("--workers must be at least 1 for say, which needs a worker (or use --connect)")
+    raise UsageError("service.workers = 0 leaves say without a worker: give --workers N or --connect")
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -65,6 +86,7 @@ def _stdin_pieces() -> Iterator[str]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    _check_workers(args, settings)
     from swtts.client import Client
     from swtts.pipeline.assembly import check_output_path
     from swtts.service import EmbeddedService

@@ -6,19 +6,23 @@ import argparse
 import signal
 import sys
 
-from swtts.cli.flags import Subcommands, add_config, add_voice
+from swtts.cli.flags import Subcommands, add_setting, add_voice
 from swtts.config import Settings
 
 
 def register(commands: Subcommands) -> None:
-    serve = commands.add_parser("serve", help="run the broker and local workers until Ctrl-C/SIGTERM")
-    serve.add_argument("--bind", help="endpoint to bind (default from config: tcp://127.0.0.1:5555)")
-    serve.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0 = none)")
-    serve.add_argument("--no-cache", action="store_true")
-    serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
-    serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
-    add_config(serve)
+    serve = commands.add_parser(
+        "serve",
+        help="run the broker and local workers until Ctrl-C/SIGTERM",
+        description="Run the broker and its local workers until Ctrl-C or SIGTERM. "
+        "Workers on other machines join with `swtts worker --connect`.",
+    )
+    add_setting(serve, "--bind", "endpoint to bind, tcp://HOST:PORT (default tcp://127.0.0.1:5555)", "ENDPOINT")
+    add_setting(serve, "--workers", "local worker processes: auto = one per CPU core, 0 = none (a broker alone)", "N")
     add_voice(serve)
+    serve.add_argument("--no-cache", action="store_true", help="run without the audio cache")
+    add_setting(serve, "--metrics-port", "serve Prometheus metrics on this port (turns metrics on)", "PORT")
+    serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(handler=run)
 
 
@@ -27,7 +31,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     supervisor = Supervisor(
         settings,
-        workers=args.workers,
         use_cache=False if args.no_cache else None,
         log_level=args.log_level.upper(),
         parent_pid=args.parent_pid,

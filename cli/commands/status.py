@@ -8,16 +8,17 @@ import sys
 import time
 from typing import Any
 
-from swtts.cli.flags import Subcommands, add_config
+from swtts.cli.flags import Subcommands, add_connect, number
 from swtts.config import Settings
 
 
 def register(commands: Subcommands) -> None:
     status = commands.add_parser("status", help="live view of workers, queue, cache and throughput")
-    status.add_argument("--connect")
+    add_connect(status, "broker endpoint, tcp://HOST:PORT (default from the config)")
     status.add_argument("--json", action="store_true", help="print one JSON snapshot and exit")
-    status.add_argument("--interval", type=float, default=1.0)
-    add_config(status)
+    status.add_argument(
+        "--interval", type=number(0, above=True), default=1.0, metavar="SECONDS", help="refresh period (default 1)"
+    )
     status.set_defaults(handler=run)
 
 

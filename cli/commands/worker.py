@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from swtts.cli.flags import Subcommands, add_config, add_voice
+from swtts.cli.flags import Subcommands, add_connect, add_setting, add_voice
 from swtts.config import Settings
 
 
 def register(commands: Subcommands) -> None:
-    worker = commands.add_parser("worker", help="join a broker as a worker (this or another machine)")
-    worker.add_argument("--connect", help="broker endpoint, e.g. tcp://HOST:5555")
-    worker.add_argument("--threads", type=int, help="onnxruntime threads for this worker")
-    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
-    add_config(worker)
+    worker = commands.add_parser(
+        "worker",
+        help="join a broker as a worker (this or another machine)",
+        description="Load a voice and serve a broker's chunks until Ctrl-C or SIGTERM; "
+        "reconnects with backoff when the broker goes away.",
+    )
+    add_connect(worker, "broker endpoint, tcp://HOST:PORT (default from the config)")
     add_voice(worker)
+    add_setting(worker, "--threads", "onnxruntime threads, at least 1; auto = every CPU core", "N")
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(handler=run)
 
 
