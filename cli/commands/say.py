@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import io
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from swtts.cli.flags import Subcommands, UsageError, add_connect, add_setting
 from swtts.config import Settings
@@ -78,7 +79,7 @@ def _read_text(args: argparse.Namespace) -> str:
 def _stdin_pieces() -> Iterator[str]:
     """Stdin text as each write arrives, not line by line: an LLM piping tokens without newlines is spoken early."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    while data := sys.stdin.buffer.read1(65536):
+    while data := cast(io.BufferedReader, sys.stdin.buffer).read1(65536):
         if text := decoder.decode(data):
             yield text
     if tail := decoder.decode(b"", final=True):
