@@ -274,7 +274,6 @@ class Scheduler:
             text,
             max_chars=request.max_chunk_chars,
             first_chunk_chars=request.first_chunk_chars if not request.jobs else None,
-            chars_per_second=self.settings.chunker.chars_per_second,
             start_index=len(request.jobs),
             pack_chars=self._share_of(text, request.voice),
         )
@@ -700,8 +699,12 @@ class Scheduler:
         cached = self._cache_get(request.doc_key)
         if cached is None:
             return []
+        try:
+            chunks = [Chunk(**fields) for fields in cached.meta.get("chunks", [])]
+        except TypeError:  # written by a version whose Chunk had other fields: chunk the text again
+            return []
         request.doc_hit = True
-        return [Chunk(**fields) for fields in cached.meta.get("chunks", [])]
+        return chunks
 
     # ----- failure paths -------------------------------------------------------------------
 

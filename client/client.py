@@ -205,11 +205,9 @@ class _Options:
         }
 
 
-def _scale(value: float | None, configured: float) -> float | None:
-    """Keyword beats config; a negative configured scale means the voice's own value."""
-    if value is not None:
-        return value
-    return configured if configured >= 0 else None
+def _scale(value: float | None, configured: float | None) -> float | None:
+    """Keyword beats config; ``None`` (``"voice"`` in the config) means the voice's own value."""
+    return configured if value is None else value
 
 
 class Client:

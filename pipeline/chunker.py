@@ -163,7 +163,6 @@ class Chunk:
     end: int
     paragraph_start: bool
     sentence_end: bool
-    estimated_seconds: float
 
 
 def _starts_sentence(char: str) -> bool:
@@ -385,7 +384,6 @@ def split_text(
     text: str,
     max_chars: int = 800,
     first_chunk_chars: int | None = None,
-    chars_per_second: float = 15.0,
     start_index: int = 0,
     pack_chars: int | None = None,
 ) -> list[Chunk]:
@@ -405,8 +403,6 @@ def split_text(
         raise ValueError(f"max_chars must be at least 1, got {max_chars}")
     if first_chunk_chars is not None and first_chunk_chars < 1:
         raise ValueError(f"first_chunk_chars must be at least 1, got {first_chunk_chars}")
-    if chars_per_second <= 0:
-        raise ValueError(f"chars_per_second must be positive, got {chars_per_second}")
     first_limit = None if first_chunk_chars is None else min(first_chunk_chars, max_chars)
     pack_limit = max_chars if pack_chars is None else max(1, min(pack_chars, max_chars))
 
@@ -429,7 +425,6 @@ def split_text(
                 end=end,
                 paragraph_start=paragraph and bool(chunks),
                 sentence_end=ends_sentence,
-                estimated_seconds=len(piece) / chars_per_second,
             )
         )
 

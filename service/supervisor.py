@@ -47,6 +47,25 @@ class _VoiceError:
     logged: bool = False
 
 
+CPU_WORKER_MEMORY_MB = 600
+"""Resident memory of one CPU worker, rounded: the soak run in docs/benchmarks.md measured
+585 MiB median and 667 MiB peak per worker (the voice's sessions plus onnxruntime's arena)."""
+
+
+def warn_if_oversubscribed(workers: int, device: str) -> None:
+    """More CPU workers than cores add memory, not speed: say so, with the memory they will take."""
+    cores = os.cpu_count() or 1
+    if device == "cpu" and workers > cores:
+        LOGGER.warning(
+            "%d local workers on %d CPU cores will take about %.1f GB of memory (about %d MB per CPU worker); "
+            "workers beyond the cores add memory, not speed",
+            workers,
+            cores,
+            workers * CPU_WORKER_MEMORY_MB / 1000,
+            CPU_WORKER_MEMORY_MB,
+        )
+
+
 def threads_per_worker(settings: Settings, workers: int) -> int:
     """``voice.threads``, or the host's cores shared evenly among its ``workers``."""
     return settings.voice.threads or max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -94,6 +113,7 @@ class Supervisor:
             check_voice(settings.voice.model or None)  # a voice that cannot load refuses to serve before binding
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
+        warn_if_oversubscribed(self.count, settings.voice.device)
         self.threads = threads_per_worker(settings, self.count)
         self.log_level = log_level
         self.parent_pid = parent_pid

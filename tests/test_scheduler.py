@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from swtts.broker.cache import AudioCache
+from swtts.broker.cache import AudioCache, CachedAudio
 from swtts.broker.scheduler import Scheduler
 from swtts.config import Settings, load_settings
 from swtts.protocol import ErrorCode, Message, MsgType, decode, encode
@@ -223,6 +223,22 @@ def test_document_and_chunk_cache(tmp_path: Path) -> None:
         assert len(h.tasks(b"w1")) == 1
         h.handle(CLIENT, submit("c", "Cache me please. And a new sentence here."))
         assert [t.get("chunk") for t in h.tasks(b"w1")][1:] == ["c:1"]
+
+
+def test_a_document_entry_from_another_version_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with AudioCache(tmp_path) as cache:
+        stored: dict[str, CachedAudio] = {}
+        put = cache.put
+        monkeypatch.setattr(cache, "put", lambda key, audio: (stored.__setitem__(key, audio), put(key, audio))[1])
+        h = Harness(cache=cache)
+        h.handle(b"w1", ready())
+        h.handle(CLIENT, submit("a", "Cache me please."))
+        h.finish(b"w1", h.tasks(b"w1")[0])
+        ((doc_key, old),) = [(key, audio) for key, audio in stored.items() if not audio.pcm]
+        chunks = [{**chunk, "estimated_seconds": 1.0} for chunk in old.meta["chunks"]]  # a field since removed
+        cache.put(doc_key, CachedAudio(b"", old.sample_rate, {"chunks": chunks}))
+        h.handle(CLIENT, submit("b", "Cache me please."))
+        assert [m.get("id") for m in h.to(CLIENT, MsgType.DONE)] == ["a", "b"]
 
 
 def test_failed_chunks_are_reported_and_never_cached(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import soundfile
 from swtts.config import Settings
 from swtts.service import EmbeddedService
 from swtts.workers.engine import Engine
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +99,34 @@ def test_unknown_voice_path_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "voice model not found" in done.stderr
+
+
+def test_say_connect_takes_the_voice_by_name_or_path(french_voice: Path, tmp_path: Path, settings: Settings) -> None:
+    """--voice names the same voice with --connect as without: its path, or the name the workers report."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    french = settings.override(voice__model=str(french_voice))
+    with EmbeddedService(french, workers=1, bind=endpoint):
+        for voice in (str(french_voice), "fr_FR-test-medium"):
+            out = tmp_path / "fr.wav"
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-P",
+                    "-m",
+                    "swtts",
+                    "say",
+                    FRENCH,
+                    "-o",
+                    str(out),
+                    "--connect",
+                    endpoint,
+                    "--voice",
+                    voice,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=180,
+                cwd=REPO,
+            )
+            assert done.returncode == 0, done.stderr
+            assert soundfile.info(str(out)).duration > 2.0
