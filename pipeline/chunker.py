@@ -13,9 +13,11 @@ Structure first, sentences second:
 * inside a block, a sentence ends at ``.``/``!``/``?``/``…`` runs (plus closing quotes or
   brackets, also French ``» `` after a non-breaking space) followed by whitespace and a
   plausible sentence start: a capital (accented ones included), a digit, a currency sign or
-  an opening quote/bracket. A single ``.`` after an abbreviation (``Dr.``, ``e.g.``,
-  ``M.``, an initial, an acronym such as ``U.S.``) is no end. Abbreviations that also end
-  sentences (``etc.``, ``Inc.``, ``a.m.``, ``No.``…) end one only before a capital letter.
+  an opening quote/bracket. A single ``.`` after an abbreviation is judged by
+  :func:`swtts.pipeline.normalize.abbreviations.period_ends_sentence`, the list the
+  normalizers share: titles and shorthands (``Dr.``, ``e.g.``, ``M.``, an initial, an
+  acronym such as ``U.S.``) never end one; ``etc.``, ``Inc.``, ``a.m.``, ``No.``… and a
+  street's ``St.`` end one only before a capital letter.
   Decimals, amounts, versions, URLs and e-mail addresses never qualify because their dots
   are not followed by whitespace.
 
@@ -36,6 +38,8 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from swtts.pipeline.normalize.abbreviations import period_ends_sentence
 
 __all__ = [
     "DOCUMENT_START",
@@ -58,25 +62,87 @@ _OPENERS = "\"'“‘„‚«»‹›([{¿¡"
 _SENTENCE_START_SYMBOLS = _OPENERS + "$€£¥"
 _NO_HEADING_END = _TERMINALS + ",;:—–-"
 _HEADING_MAX_CHARS = 80
-_MAX_TOKEN_CHARS = 32
 # A clause boundary closer to the piece start than this fraction of the limit is skipped in
 # favour of a weaker boundary nearer the limit, so a split never leaves a tiny fragment.
 _MIN_CLAUSE_FRACTION = 0.25
 
-# Never sentence-final: titles, Latin shorthands, months and other prefixes (lower case,
-# without the final dot). Single letters (initials, French "M.", "p. ex.") and dotted
-# acronyms ("e.g.", "i.e.", "U.S.") are recognised by shape instead of listed.
-_PREFIX_ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "mx", "dr", "prof", "st", "ste", "mt", "rev", "hon", "gen", "col", "capt", "lt", "sgt", "maj", "adm", "gov", "sen", "pres", "fr", "messrs", "mme", "mmes", "mlle", "mlles", "mgr", "vs", "cf", "viz", "approx", "ca", "dept", "univ", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
-)
-# Abbreviations that often end a sentence too: an end only when a capital letter follows
-# ("etc. The" ends, "etc. and", "No. 5", "Inc. announced" do not).
-_AMBIGUOUS_ABBREVIATIONS = frozenset(
-    ["etc", "inc", "ltd", "co", "corp", "jr", "sr", "al", "bros", "esq", "ave", "rd", "blvd", "ft", "no", "nos", "fig", "figs", "vol", "vols", "pp", "ch", "chap", "sec", "art", "eq", "eqs", "ed", "eds", "op", "ref", "tel", "ext", "ph.d", "a.m", "p.m", "j.-c"]
-)
 # A line ending in one of these words is wrapped prose, never a heading.
 _CONTINUATION_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "nor", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "that", "which", "who", "whom", "whose", "is", "are", "was", "were", "be", "been", "his", "her", "its", "their", "our", "my", "your", "into", "onto", "than", "then", "so", "if", "when", "while", "because", "not", "this", "these", "those", "has", "have", "had", "will", "would", "can", "could", "should", "may", "might", "must", "do", "does", "did", "very", "also", "about", "over", "under", "after", "before", "between", "through", "without", "within"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "his",
+        "her",
+        "its",
+        "their",
+        "our",
+        "my",
+        "your",
+        "into",
+        "onto",
+        "than",
+        "then",
+        "so",
+        "if",
+        "when",
+        "while",
+        "because",
+        "not",
+        "this",
+        "these",
+        "those",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "very",
+        "also",
+        "about",
+        "over",
+        "under",
+        "after",
+        "before",
+        "between",
+        "through",
+        "without",
+        "within",
+    ]
 )
 
 _CLOSER_RE_CLASS = "[" + re.escape(_CLOSERS) + "]"
@@ -88,7 +154,6 @@ _MD_HEADING_RE = re.compile(r"#{1,6}(?:\s|\Z)")
 _TERMINAL_RE = re.compile(
     "([" + re.escape(_TERMINALS) + "]+)" + "((?:" + _CLOSER_RE_CLASS + r"|[ \u00a0\u202f\u2009][»›])*)" + r"(?:\s+|\Z)"
 )
-_ACRONYM_RE = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _NONSPACE_RE = re.compile(r"\S")
 _SPACE_RE = re.compile(r"\s")
 # Greedy ".*" makes each pattern find the LAST such boundary inside the window.
@@ -178,25 +243,6 @@ def _ends_terminal(text: str, start: int, end: int) -> bool:
     return end > start and text[end - 1] in _TERMINALS
 
 
-def _period_ends_sentence(text: str, dot: int, floor: int, next_char: str) -> bool:
-    """Whether the single '.' at ``dot`` ends a sentence, judged by the word it closes.
-
-    ``next_char`` is the first character of the following text ('' at the end of text).
-    """
-    start = dot
-    lowest = max(floor, dot - _MAX_TOKEN_CHARS)
-    while start > lowest and not text[start - 1].isspace():
-        start -= 1
-    token = text[start:dot].lstrip(_OPENERS).rstrip(_CLOSERS).lower()
-    if not token:
-        return True
-    if token in _AMBIGUOUS_ABBREVIATIONS:
-        return not next_char or next_char.isupper()
-    if token in _PREFIX_ABBREVIATIONS or _ACRONYM_RE.fullmatch(token):
-        return False
-    return not (len(token) == 1 and token.isalpha())
-
-
 def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[int, int]]:
     """Yield (sentence end, next sentence start) for each boundary inside text[pos:endpos]."""
     for match in _TERMINAL_RE.finditer(text, pos, endpos):
@@ -206,7 +252,7 @@ def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[
         next_char = text[next_start]
         if not _starts_sentence(next_char):
             continue
-        if match.group(1) == "." and not _period_ends_sentence(text, match.start(), floor, next_char):
+        if match.group(1) == "." and not period_ends_sentence(text, match.start(), floor, next_char):
             continue
         yield match.end(2), next_start
 
@@ -339,7 +385,7 @@ def looks_complete(text: str, start: int, end: int) -> bool:
         return False
     if text[dots:tail] != ".":
         return True
-    return not (dots > start and text[dots - 1].isdigit()) and _period_ends_sentence(text, dots, start, "")
+    return not (dots > start and text[dots - 1].isdigit()) and period_ends_sentence(text, dots, start, "")
 
 
 def _piece_end(text: str, start: int, end: int, limit: int, hard_limit: int) -> int:

@@ -1,0 +1,191 @@
+"""The token-rule engine and the number words every language's rules are built from.
+
+A language is a :class:`Lexicon` (its words and number format) and an ordered list of
+:class:`Rule` s. The engine runs the rules in order; each claims the regions it rewrites and
+later rules never touch a claimed region, so "2026-11-29" is a date before it can be a
+range, and "$49.95" money before it can be a decimal. A rule's ``render`` returns None when
+the match is not something it reads with confidence; the text then stays as written.
+
+Numbers are spelled by ``num2words`` only; this module just chooses which reading
+(cardinal, ordinal, year, digits) and joins the pieces.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from num2words import num2words  # type: ignore[import-untyped]
+
+from swtts.pipeline.normalize.abbreviations import period_ends_sentence
+from swtts.pipeline.normalize.alignment import Rewriter, Span
+
+__all__ = ["Lexicon", "Rule", "RuleSet", "dot_ends_sentence", "next_word", "previous_word"]
+
+_CLOSERS = "\"'”’»›)]}"
+_TERMINALS = ".!?…"
+_WORD_BEFORE_RE = re.compile(r"([^\W_][\w'’-]*)[^\S\n]*\Z")
+_WORD_AFTER_RE = re.compile(r"[^\S\n]*([^\W_][\w'’-]*)")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """A language's number format and the words its shared rules say.
+
+    ``decimal`` is the decimal mark; ``groups`` the characters accepted between groups of
+    three digits (thousands); ``words`` holds the fixed words ("point", "percent", "to",
+    "minus", symbol names …), ``address`` the names of punctuation in URLs; ``units`` maps a unit symbol to its
+    singular and plural name; ``currencies`` a symbol or code to (singular, plural, minor
+    singular, minor plural).
+    """
+
+    code: str
+    decimal: str
+    groups: str
+    words: dict[str, str]
+    address: dict[str, str]
+    units: dict[str, tuple[str, str]]
+    currencies: dict[str, tuple[str, str, str, str]]
+    scales: dict[str, str]
+    plural_from: float  # 1 in English ("1.5 kilograms"), 2 in French ("1,5 kilogramme")
+    loose_groups: bool = False  # "1 250 000" with plain spaces, two groups at least
+    number_pattern: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        groups = re.escape(self.groups)
+        decimal = re.escape(self.decimal)
+        loose = r"|\d{1,3}(?: \d{3}){2,}" if self.loose_groups else ""
+        # A number followed by " 123" that is not one of its groups is ambiguous ("2 100"): no match.
+        ambiguous = r"|[ ]\d{3}(?!\d)" if " " not in self.groups else ""
+        after_digit = r"(?<!\d[ ])" if " " not in self.groups else ""
+        pattern = rf"{after_digit}(?:\d{{1,3}}(?:[{groups}]\d{{3}})+{loose}|\d+)(?:{decimal}\d+)?(?!\d|[{decimal}{groups}]\d{ambiguous})"
+        object.__setattr__(self, "number_pattern", pattern)
+
+    def cardinal(self, value: int) -> str:
+        return str(num2words(value, lang=self.code)).replace(",", "")
+
+    def ordinal(self, value: int) -> str:
+        return str(num2words(value, lang=self.code, to="ordinal")).replace(",", "")
+
+    def year(self, value: int) -> str:
+        return str(num2words(value, lang=self.code, to="year")).replace(",", "")
+
+    def digits(self, digits: str) -> str:
+        """Digit by digit: "0612" → "zero six one two"."""
+        return " ".join(self.cardinal(int(d)) for d in digits)
+
+    def split(self, written: str) -> tuple[int, str]:
+        """A written number as (integer part, fraction digits)."""
+        whole, _, fraction = written.partition(self.decimal)
+        return int(re.sub(r"\D", "", whole)), fraction
+
+    def number(self, written: str) -> str:
+        """A number as written in this language ("1,250.5", "3,5", "1 250 000") read aloud."""
+        whole, fraction = self.split(written)
+        spoken = self.cardinal(whole)
+        if not fraction:
+            return spoken
+        if self.code == "fr" and len(fraction) <= 3:
+            # French reads the decimals as a number: "3,25" → "trois virgule vingt-cinq".
+            zeros = len(fraction) - len(fraction.lstrip("0"))
+            rest = fraction[zeros:]
+            tail = " ".join([self.cardinal(0)] * zeros + ([self.cardinal(int(rest))] if rest else []))
+            return f"{spoken} {self.words['point']} {tail}"
+        return f"{spoken} {self.words['point']} {self.digits(fraction)}"
+
+    def is_plural(self, written: str) -> bool:
+        whole, fraction = self.split(written)
+        if self.plural_from == 1:
+            return not (whole == 1 and not fraction)
+        return whole >= self.plural_from
+
+    def counted(self, written: str, names: tuple[str, str]) -> str:
+        """A number and a noun that agrees with it: "5 kg" → "five kilograms"."""
+        return f"{self.number(written)} {names[1] if self.is_plural(written) else names[0]}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A pattern and how to read what it matches (None: not with confidence, leave it)."""
+
+    name: str
+    pattern: re.Pattern[str]
+    render: Callable[[re.Match[str]], str | None]
+
+
+def previous_word(text: str, pos: int) -> str:
+    """The word right before ``pos`` on the same line, punctuation excluded ('' if none)."""
+    match = _WORD_BEFORE_RE.search(text, max(0, pos - 40), pos)
+    return match.group(1) if match else ""
+
+
+def next_word(text: str, pos: int) -> str:
+    """The word right after ``pos`` on the same line ('' if none)."""
+    match = _WORD_AFTER_RE.match(text, pos)
+    return match.group(1) if match else ""
+
+
+def dot_ends_sentence(text: str, dot: int) -> bool:
+    """Whether the '.' at ``dot`` ends a sentence as the chunker judges it (or ends the text)."""
+    pos = dot + 1
+    while pos < len(text) and text[pos] in _CLOSERS:
+        pos += 1
+    rest = text[pos:]
+    if not rest.strip():
+        return True
+    if not rest[0].isspace():
+        return False
+    next_char = rest.lstrip()[0]
+    return period_ends_sentence(text, dot, 0, next_char)
+
+
+def _starts_sentence(text: str, pos: int) -> bool:
+    """Whether the chunker would start a sentence at ``pos`` (after "end. "), which a digit or
+    symbol there allows and a lowercase word would not."""
+    end = len(text[:pos].rstrip())
+    if end == pos:
+        return False
+    while end > 0 and text[end - 1] in _CLOSERS:
+        end -= 1
+    if end == 0 or text[end - 1] not in _TERMINALS:
+        return False
+    return text[end - 1] != "." or text[end - 2 : end] == ".." or period_ends_sentence(text, end - 1, 0, text[pos])
+
+
+class RuleSet:
+    """A language's rules run in order over a text, each claiming what it rewrites."""
+
+    def __init__(self, code: str, rules: Sequence[Rule]) -> None:
+        self.code = code
+        self.rules = tuple(rules)
+
+    def rewrite(self, text: str) -> tuple[str, list[Span]]:
+        """The spoken form of ``text`` and its spans (text → spoken)."""
+        claims: list[tuple[int, int, str]] = []
+        starts: list[int] = []
+        for rule in self.rules:
+            pos = 0
+            while pos <= len(text):
+                match = rule.pattern.search(text, pos)
+                if match is None:
+                    break
+                start, end = match.span()
+                i = bisect_left(starts, end)
+                if end == start or (i > 0 and claims[i - 1][1] > start):
+                    pos = start + 1
+                    continue
+                spoken = rule.render(match)
+                if spoken is None:
+                    pos = start + 1
+                    continue
+                if spoken[:1].islower() and _starts_sentence(text, start):
+                    spoken = spoken[0].upper() + spoken[1:]  # "… $5. $6 is …" → "Six dollars": still a sentence start
+                claims.insert(i, (start, end, spoken))
+                starts.insert(i, start)
+                pos = end
+        rewriter = Rewriter(text)
+        for start, end, spoken in claims:
+            rewriter.replace(start, end, spoken)
+        return rewriter.finish()
