@@ -110,7 +110,7 @@ ABBREVIATIONS: dict[str, tuple[Abbreviation, ...]] = {
         *_prefixes({"p. ex": "par exemple", "ex": "exemple", "c.-à-d": "c'est-à-dire", "env": "environ",
                     "janv": "janvier", "févr": "février", "avr": "avril", "juil": "juillet",
                     "oct": "octobre", "nov": "novembre", "déc": "décembre", "cf": "voir", "vs": "contre"}),
-        *_trailing({"etc": "et cetera", "J.-C": "Jésus-Christ", "Cie": "Compagnie", "éd": None, "sept": "septembre"}),
+        *_trailing({"etc": "et cetera", "av. J.-C": "avant Jésus-Christ", "apr. J.-C": "après Jésus-Christ", "J.-C": "Jésus-Christ", "Cie": "Compagnie", "éd": None, "sept": "septembre"}),
         *_prefixes({"n°": "numéro", "N°": "numéro"}, Needs.NUMBER, dotless=True),
         *_trailing({"p": "page", "vol": "volume", "chap": "chapitre", "fig": "figure", "tél": "téléphone"},
                    Needs.NUMBER),

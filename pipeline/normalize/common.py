@@ -75,7 +75,8 @@ def currency(lexicon: Lexicon) -> Rule:
     scales = _alternation(list(lexicon.scales))
     scale = rf"(?:[^\S\n]?(?P<scale>{scales})(?![\w]))?"
     pattern = re.compile(
-        rf"(?<![\w$€£¥]){_SIGN}(?:(?P<before>{symbols})[^\S\n]?(?P<num>{number}){scale}"
+        rf"(?<![\w$€£¥])(?P<sign>(?<![\w.,])[-−](?=[$€£\d]))?"
+        rf"(?:(?P<before>{symbols})[^\S\n]?(?P<num>{number})(?:[-–](?:{symbols})?(?P<to>{number}))?{scale}"
         rf"|(?P<num2>{number}){scale.replace('scale', 'scale2')}[^\S\n]?(?P<after>{symbols}))(?![\w$€£])"
     )
 
@@ -83,7 +84,10 @@ def currency(lexicon: Lexicon) -> Rule:
         names = lexicon.currencies[match.group("before") or match.group("after")]
         written = match.group("num") or match.group("num2")
         scale = match.group("scale") or match.group("scale2")
-        sign = lexicon.words["-"] + " " if match.group("sign") in ("-", "−") else ""
+        sign = lexicon.words["-"] + " " if match.group("sign") else ""
+        if match.group("to"):
+            to = _amount(lexicon, match.group("to"), scale, names)
+            return f"{sign}{lexicon.number(written)} {lexicon.words['to']} {to}"
         return sign + _amount(lexicon, written, scale, names)
 
     return Rule("currency", pattern, render)
@@ -207,8 +211,6 @@ def abbreviations(lexicon: Lexicon) -> Rule:
                 return None
         if spoken is None:
             return None
-        if written[0].isupper() and spoken[0].islower():
-            spoken = spoken[0].upper() + spoken[1:]  # "E.g." → "For example", "No." → "Number"
         return spoken + "." if match.group("dot") and dot_ends_sentence(text, match.start("dot")) else spoken
 
     return Rule("abbreviation", pattern, render)

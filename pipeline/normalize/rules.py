@@ -60,7 +60,7 @@ class Lexicon:
         # A number followed by " 123" that is not one of its groups is ambiguous ("2 100"): no match.
         ambiguous = r"|[ ]\d{3}(?!\d)" if " " not in self.groups else ""
         after_digit = r"(?<!\d[ ])" if " " not in self.groups else ""
-        pattern = rf"{after_digit}(?:\d{{1,3}}(?:[{groups}]\d{{3}})+{loose}|\d+)(?:{decimal}\d+)?(?!\d|[{decimal}{groups}]\d{ambiguous})"
+        pattern = rf"{after_digit}(?:\d{{1,3}}(?:[{groups}]\d{{3}})+{loose}|\d+)(?:{decimal}\d+)?(?!\d|[.,{groups}]\d{ambiguous})"
         object.__setattr__(self, "number_pattern", pattern)
 
     def cardinal(self, value: int) -> str:
@@ -141,6 +141,11 @@ def dot_ends_sentence(text: str, dot: int) -> bool:
     return period_ends_sentence(text, dot, 0, next_char)
 
 
+def _title_case(head: str) -> bool:
+    """Whether a word starting with ``head`` is capitalized ("No", "E.g"), not an acronym ("USD")."""
+    return head[:1].isupper() and not head[1:2].isupper()
+
+
 def _starts_sentence(text: str, pos: int) -> bool:
     """Whether the chunker would start a sentence at ``pos`` (after "end. "), which a digit or
     symbol there allows and a lowercase word would not."""
@@ -180,8 +185,11 @@ class RuleSet:
                 if spoken is None:
                     pos = start + 1
                     continue
-                if spoken[:1].islower() and _starts_sentence(text, start):
-                    spoken = spoken[0].upper() + spoken[1:]  # "… $5. $6 is …" → "Six dollars": still a sentence start
+                if spoken[:1].islower() and (
+                    _starts_sentence(text, start) or (_title_case(text[start : start + 2]) and not text[:start].strip())
+                ):
+                    # "… $5. $6 is …" → "Six dollars": still a sentence start; "E.g. this" → "For example"
+                    spoken = spoken[0].upper() + spoken[1:]
                 claims.insert(i, (start, end, spoken))
                 starts.insert(i, start)
                 pos = end
