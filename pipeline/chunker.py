@@ -39,7 +39,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from swtts.pipeline.normalize.abbreviations import period_ends_sentence
+from swtts.pipeline.normalize.abbreviations import can_start_sentence, period_ends_sentence
 
 __all__ = [
     "DOCUMENT_START",
@@ -58,8 +58,6 @@ logger = logging.getLogger(__name__)
 _TERMINALS = ".!?…‽"
 _CLOSERS = "\"'”’»›)]}"
 _OPENERS = "\"'“‘„‚«»‹›([{¿¡"
-# Characters that may begin a sentence besides capitals and digits.
-_SENTENCE_START_SYMBOLS = _OPENERS + "$€£¥"
 _NO_HEADING_END = _TERMINALS + ",;:—–-"
 _HEADING_MAX_CHARS = 80
 # A clause boundary closer to the piece start than this fraction of the limit is skipped in
@@ -231,16 +229,20 @@ class Chunk:
     estimated_seconds: float
 
 
-def _starts_sentence(char: str) -> bool:
-    """Whether ``char`` can open a sentence, so a preceding '.' may end one."""
-    return char.isupper() or char.isdigit() or char in _SENTENCE_START_SYMBOLS
-
-
 def _ends_terminal(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] ends with sentence punctuation, closing quotes aside."""
+    """Whether text[start:end] ends with sentence punctuation, closing quotes aside.
+
+    A final abbreviation that never ends a sentence ("Dear Mr." before "Smith" on the next
+    line) does not count, so the next line is no heading.
+    """
     while end > start and text[end - 1] in _CLOSERS:
         end -= 1
-    return end > start and text[end - 1] in _TERMINALS
+    if end <= start or text[end - 1] not in _TERMINALS:
+        return False
+    if text[end - 1] != "." or text[end - 2 : end] == "..":
+        return True
+    # Judged as if a capital followed: the next line may start a sentence.
+    return period_ends_sentence(text, end - 1, start, "A")
 
 
 def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[int, int]]:
@@ -250,7 +252,7 @@ def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[
         if next_start >= endpos:
             return
         next_char = text[next_start]
-        if not _starts_sentence(next_char):
+        if not can_start_sentence(next_char):
             continue
         if match.group(1) == "." and not period_ends_sentence(text, match.start(), floor, next_char):
             continue
@@ -277,7 +279,7 @@ def _is_heading(text: str, lines: list[tuple[int, int]], i: int, final: bool) ->
         next_char = text[next_start]
         if not (
             text.count("\n", end, next_start) >= 2
-            or _starts_sentence(next_char)
+            or can_start_sentence(next_char)
             or next_char == "#"
             or _LIST_RE.match(text, next_start, next_end)
         ):
@@ -320,7 +322,7 @@ def scan_sentences(text: str, context: ScanContext = DOCUMENT_START, final: bool
                 new_block = (
                     paragraph_break
                     or previous_heading
-                    or (open_kind is _Kind.LIST and not indented and _starts_sentence(text[start]))
+                    or (open_kind is _Kind.LIST and not indented and can_start_sentence(text[start]))
                 )
             if new_block:
                 blocks.append(_Block(start, end, kind, open_kind is not _Kind.NONE, scan_from))

@@ -18,7 +18,7 @@ CASES = [
     ("* one\n+ two", "one\n\ntwo"),
     ("• one\n• two", "one\n\ntwo"),
     ("1. Preheat the oven.\n2. Mix.", "1. Preheat the oven.\n\n2. Mix."),
-    ("- item\n  continued", "item\ncontinued"),
+    ("- item\n  continued", "item\n  continued"),
     ("- outer\n  - inner", "outer\n\ninner"),
     ("See [the docs](https://example.com/docs) now.", "See the docs now."),
     ("See [the docs][1].\n\n[1]: https://example.com", "See the docs.\n\n"),
@@ -38,7 +38,7 @@ CASES = [
     ("Escaped \\*stars\\* and &amp; entity.", "Escaped *stars* and & entity."),
     ("2*3*4 and snake_case_name", "2*3*4 and snake_case_name"),
     ("Plain text stays.\nA second line.\n\nA paragraph.", "Plain text stays.\nA second line.\n\nA paragraph."),
-    ("Windows\r\nline ends", "Windows\nline ends"),
+    ("Windows\r\nline ends", "Windows\r\nline ends"),
 ]
 
 

@@ -27,12 +27,15 @@ __all__ = [
     "Kind",
     "Needs",
     "after_a_name",
+    "can_start_sentence",
     "period_ends_sentence",
 ]
 
 _OPENERS = "\"'“‘„‚«»‹›([{¿¡"
 _CLOSERS = "\"'”’»›)]}"
 _TERMINALS = ".!?…‽"
+# Characters that may begin a sentence besides capitals and digits.
+_SENTENCE_START_SYMBOLS = _OPENERS + "$€£¥"
 _MAX_TOKEN_CHARS = 32
 _ACRONYM_RE = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _ORDINAL_RE = re.compile(r"\d+(?:st|nd|rd|th|e|er)?")
@@ -126,6 +129,11 @@ _BY_KIND: dict[Kind, frozenset[str]] = {
 _PREFIX = _BY_KIND[Kind.PREFIX] - _BY_KIND[Kind.TRAILING]
 
 
+def can_start_sentence(char: str) -> bool:
+    """Whether ``char`` can open a sentence, so a preceding '.' may end one."""
+    return char.isupper() or char.isdigit() or char in _SENTENCE_START_SYMBOLS
+
+
 def _word_before(text: str, end: int, floor: int) -> tuple[int, str]:
     """The whitespace-delimited word ending before ``end`` (after spaces): (start, word)."""
     while end > floor and text[end - 1].isspace():
@@ -139,14 +147,22 @@ def _word_before(text: str, end: int, floor: int) -> tuple[int, str]:
 def after_a_name(text: str, start: int, floor: int = 0) -> bool:
     """Whether the word at ``start`` follows a name inside its sentence ("James St.", "5th St.").
 
-    The previous word must be capitalized (or a number such as "5th") and must not itself
-    open the sentence, which a capital there proves nothing about.
+    The previous word must be capitalized, not an acronym ("PM St."), or be a number such as
+    "5th", and must not itself
+    open the sentence, which a capital there proves nothing about. Only the same line is
+    looked at, so a line read alone (a heading, a streamed sentence) reads the same.
     """
+    floor = max(floor, text.rfind("\n", max(floor, start - 4 * _MAX_TOKEN_CHARS), start) + 1)
     word_start, word = _word_before(text, start, floor)
-    if word.rstrip(_CLOSERS)[-1:] in _TERMINALS:
-        return False  # "in LA. Dr. Who": the previous word ends the previous sentence
+    bare = word.rstrip(_CLOSERS)
+    if (
+        bare
+        and bare[-1] in _TERMINALS
+        and (bare[-1] != "." or period_ends_sentence(text, word_start + len(bare) - 1, floor, text[start]))
+    ):
+        return False  # "in LA. Dr. Who": the previous word ends the previous sentence ("the Nov. St." does not)
     word = word.strip(_OPENERS + _CLOSERS + ",")
-    if not word or not (word[0].isupper() or _ORDINAL_RE.fullmatch(word)):
+    if not word or not ((word[0].isupper() and not word[1:2].isupper()) or _ORDINAL_RE.fullmatch(word)):
         return False
     _, before = _word_before(text, word_start, floor)
     if not before:

@@ -157,15 +157,16 @@ class NormalizedText:
         """Spoken words grouped by the original word they read.
 
         Each item is ``(original_start, original_end, spoken_start, spoken_end)``; consecutive
-        spoken words whose original ranges overlap form one item, so "$49.95" comes once,
-        with all of its spoken words. Spoken words inserted from nothing are left out.
+        spoken words whose original ranges overlap or touch (one original word: "@john" →
+        "at john") form one item, so "$49.95" comes once, with all of its spoken words.
+        Spoken words inserted from nothing are left out.
         """
         groups: list[tuple[int, int, int, int]] = []
         for match in _WORD_RE.finditer(self.spoken):
             o_start, o_end = self.to_original(match.start(), match.end())
             if o_start == o_end:
                 continue
-            if groups and o_start < groups[-1][1]:
+            if groups and o_start <= groups[-1][1]:
                 g = groups[-1]
                 groups[-1] = (g[0], max(g[1], o_end), g[2], match.end())
             else:

@@ -164,13 +164,16 @@ def numbers(lexicon: Lexicon, integer: Callable[[str, re.Match[str]], str | None
 
 def symbols(lexicon: Lexicon) -> Rule:
     """ "&", "+", "=", "@" between spaces; "#" before a number or a word."""
-    pattern = re.compile(r"(?<=\s)[&+=@](?=\s)|(?<![\w#])#(?=[^\W_])|(?<![\w@])@(?=[^\W\d_])")
+    pattern = re.compile(
+        r"(?:(?<=\s)|^)[&+=@](?=\s|\Z)|(?<![\w#])#(?:(?P<number>\d+)(?![\w.,]\d)|(?=[^\W\d_]))|(?<![\w@])@(?=[^\W\d_])"
+    )
 
     def render(match: re.Match[str]) -> str:
         symbol = match.group()
+        if match.group("number"):
+            return f"{lexicon.words['#number']} {lexicon.cardinal(int(match.group('number')))}"
         if symbol == "#":
-            following = match.string[match.end()]
-            return lexicon.words["#number" if following.isdigit() else "#tag"] + " "
+            return lexicon.words["#tag"] + " "
         if symbol == "@" and not match.string[match.end()].isspace():
             return lexicon.words["@"] + " "
         return lexicon.words[symbol]
@@ -191,7 +194,7 @@ def abbreviations(lexicon: Lexicon) -> Rule:
         table[entry.written] = entry
         table.setdefault(entry.written[0].upper() + entry.written[1:], entry)
     dotted = _alternation(list(table))
-    dotless = _alternation([w for w, a in table.items() if a.dotless])
+    dotless = _alternation([w for w, a in table.items() if a.dotless]) or "(?!)"
     pattern = re.compile(rf"(?<![\w.-])(?:(?P<word>{dotted})(?P<dot>\.)|(?P<bare>{dotless}))(?=[\s,;:)\]»\"”]|\Z)")
 
     def render(match: re.Match[str]) -> str | None:

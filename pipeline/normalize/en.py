@@ -89,7 +89,8 @@ _YEAR_WORDS = frozenset(
         "to",
     }
 )
-_YEAR_AFTER_RE = re.compile(r"\s*(?:AD|BC|BCE|CE)\b|\s*[,.;:!?)\]]|\s*\Z")
+# What may follow a year: an era, punctuation, or the end of its line ("Summer 1984").
+_YEAR_AFTER_RE = re.compile(r"\s*(?:AD|BC|BCE|CE)\b|\s*[,.;:!?)\]]|[^\S\n]*(?:\n|\Z)")
 _REGNAL = frozenset(
     {
         "Louis",
@@ -283,12 +284,12 @@ RULES = (
     _rule("date", r"(?<![\w/.-])(\d{1,2})/(\d{1,2})/(\d{4})(?![\w/])", _numeric_date),
     _rule(
         "date",
-        rf"(?<![\w.]){_MONTH}[^\S\n](?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,?[^\S\n](?P<year>\d{{4}}))?(?![\w])",
+        rf"(?<![\w.–-]){_MONTH}[^\S\n](?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,?[^\S\n](?P<year>\d{{4}}))?(?![\w])",
         _month_day,
     ),
     _rule(
         "date",
-        rf"(?<![\w.])(?P<day>\d{{1,2}})(?:st|nd|rd|th)?[^\S\n](?:of[^\S\n])?{_MONTH}(?:,?[^\S\n](?P<year>\d{{4}}))?(?![\w])",
+        rf"(?<![\w.,/:–-])(?P<day>\d{{1,2}})(?:st|nd|rd|th)?[^\S\n](?:of[^\S\n])?{_MONTH}(?:,?[^\S\n](?P<year>\d{{4}}))?(?![\w])",
         _day_month,
     ),
     _rule(
@@ -297,6 +298,7 @@ RULES = (
         _time,
     ),
     _rule("time", r"(?<![\w:.,])(?P<h>1[0-2]|0?[1-9])(?P<m>)[^\S\n]?(?P<ampm>[AaPp]\.[Mm]\.|[AaPp][Mm]\b)", _time),
+    common.symbols(LEXICON),
     common.currency(LEXICON),
     common.quantity(LEXICON),
     _rule("ordinal", r"(?<![\w.,])(\d+)(st|nd|rd|th|ST|ND|RD|TH)(?!\w)", _ordinal),
@@ -304,7 +306,6 @@ RULES = (
     common.numbers(LEXICON, _integer),
     common.abbreviations(LEXICON),
     common.roman_numerals(LEXICON, _REGNAL, _COUNTED, lambda value: "the " + LEXICON.ordinal(value)),
-    common.symbols(LEXICON),
 )
 
 NORMALIZER = RuleSet("en", RULES)

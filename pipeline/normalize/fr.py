@@ -201,11 +201,12 @@ RULES = (
     ),
     _rule(
         "date",
-        rf"(?<![\w.,])(?P<day>\d{{1,2}})(?:er|ᵉʳ)?[^\S\n]{_MONTH}(?:[^\S\n](?P<year>\d{{4}}))?(?![\w])",
+        rf"(?<![\w.,/:–-])(?P<day>\d{{1,2}})(?:er|ᵉʳ)?[^\S\n]{_MONTH}(?:[^\S\n](?P<year>\d{{4}}))?(?![\w])",
         lambda m: _date(int(m["day"]), MONTHS.index(m["month"]) + 1, m["year"]),
     ),
     _rule("time", r"(?<![\w:.,])(?P<h>[01]?\d|2[0-3])[^\S\n]?h(?:[^\S\n]?(?P<m>[0-5]\d))?(?![\w])", _time),
     _rule("time", r"(?<![\w:.,])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?![\w:]|[.,]\d)", _time),
+    common.symbols(LEXICON),
     common.currency(LEXICON),
     common.quantity(LEXICON),
     _rule("ordinal", r"(?<![\w.,])(?P<n>\d+)(?P<suffix>er|re|ère|ème|e|nde|nd|ᵉʳ|ʳᵉ|ᵉ)(?!\w)", _ordinal),
@@ -213,7 +214,6 @@ RULES = (
     common.numbers(LEXICON),
     common.abbreviations(LEXICON),
     common.roman_numerals(LEXICON, _REGNAL, _COUNTED, LEXICON.cardinal),
-    common.symbols(LEXICON),
 )
 
 NORMALIZER = RuleSet("fr", RULES)

@@ -100,7 +100,8 @@ class _Inline:
         raise _Mismatch(piece)
 
     def _drop_to(self, pos: int, replacement: str = "") -> None:
-        if pos > self.cursor or replacement:
+        """Remove the markup between the cursor and ``pos``; mere spacing stays as written."""
+        if replacement or self.text[self.cursor : pos].strip():
             self.edits.append((self.cursor, pos, replacement))
         self.cursor = pos
 
@@ -325,7 +326,7 @@ class _Blocks:
         for (_, previous_end), (next_start, _) in pairwise(spoken):
             self.edits.append((previous_end, next_start, ", "))
         last = text[spoken[-1][0] : spoken[-1][1]].rstrip("*_~` ")
-        self.edits.append((spoken[-1][1], end, "" if last[-1:] in _TERMINALS else "."))
+        self.edits.append((spoken[-1][1], end, "" if last and last[-1] in _TERMINALS else "."))
 
     def separations(self) -> list[tuple[int, int, str]]:
         """A blank line between blocks that follow each other with no blank line between."""

@@ -16,16 +16,16 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from num2words import num2words  # type: ignore[import-untyped]
 
-from swtts.pipeline.normalize.abbreviations import period_ends_sentence
+from swtts.pipeline.chunker import scan_sentences
 from swtts.pipeline.normalize.alignment import Rewriter, Span
 
 __all__ = ["Lexicon", "Rule", "RuleSet", "dot_ends_sentence", "next_word", "previous_word"]
 
 _CLOSERS = "\"'”’»›)]}"
-_TERMINALS = ".!?…"
 _WORD_BEFORE_RE = re.compile(r"([^\W_][\w'’-]*)[^\S\n]*\Z")
 _WORD_AFTER_RE = re.compile(r"[^\S\n]*([^\W_][\w'’-]*)")
 
@@ -57,10 +57,14 @@ class Lexicon:
         groups = re.escape(self.groups)
         decimal = re.escape(self.decimal)
         loose = r"|\d{1,3}(?: \d{3}){2,}" if self.loose_groups else ""
-        # A number followed by " 123" that is not one of its groups is ambiguous ("2 100"): no match.
-        ambiguous = r"|[ ]\d{3}(?!\d)" if " " not in self.groups else ""
-        after_digit = r"(?<!\d[ ])" if " " not in self.groups else ""
-        pattern = rf"{after_digit}(?:\d{{1,3}}(?:[{groups}]\d{{3}})+{loose}|\d+)(?:{decimal}\d+)?(?!\d|[.,{groups}]\d{ambiguous})"
+        # A number followed by a group of three digits is part of a larger one, or ambiguous
+        # where a plain space is no group mark ("2 100"): then neither part matches.
+        follow = re.escape(self.groups + ("" if " " in self.groups else " "))
+        after_digit = r"(?!(?<=\d[ ])\d{3}(?!\d))" if " " not in self.groups else ""
+        pattern = (
+            rf"{after_digit}(?:\d{{1,3}}(?:[{groups}]\d{{3}})+{loose}|\d+)(?:{decimal}\d+)?"
+            rf"(?!\d|[.,]\d|[{follow}]\d{{3}}(?!\d))"
+        )
         object.__setattr__(self, "number_pattern", pattern)
 
     def cardinal(self, value: int) -> str:
@@ -127,18 +131,23 @@ def next_word(text: str, pos: int) -> str:
     return match.group(1) if match else ""
 
 
+@lru_cache(maxsize=8)
+def _sentences(text: str) -> tuple[frozenset[int], frozenset[int]]:
+    """Starts (inside a paragraph) and ends of the chunker's sentences in ``text``.
+
+    The one judge of sentence boundaries: a rewrite keeps a dot where the chunker (and so the
+    streaming segmenter) ends a sentence, and capitalizes where it starts one.
+    """
+    spans = scan_sentences(text).spans
+    return frozenset(start for start, _, paragraph in spans if not paragraph), frozenset(end for _, end, _ in spans)
+
+
 def dot_ends_sentence(text: str, dot: int) -> bool:
-    """Whether the '.' at ``dot`` ends a sentence as the chunker judges it (or ends the text)."""
+    """Whether the '.' at ``dot`` (closing quotes or brackets aside) ends a sentence of ``text``."""
     pos = dot + 1
     while pos < len(text) and text[pos] in _CLOSERS:
         pos += 1
-    rest = text[pos:]
-    if not rest.strip():
-        return True
-    if not rest[0].isspace():
-        return False
-    next_char = rest.lstrip()[0]
-    return period_ends_sentence(text, dot, 0, next_char)
+    return pos in _sentences(text)[1] or not text[pos:].strip()
 
 
 def _title_case(head: str) -> bool:
@@ -146,17 +155,21 @@ def _title_case(head: str) -> bool:
     return head[:1].isupper() and not head[1:2].isupper()
 
 
-def _starts_sentence(text: str, pos: int) -> bool:
-    """Whether the chunker would start a sentence at ``pos`` (after "end. "), which a digit or
-    symbol there allows and a lowercase word would not."""
-    end = len(text[:pos].rstrip())
-    if end == pos:
-        return False
-    while end > 0 and text[end - 1] in _CLOSERS:
-        end -= 1
-    if end == 0 or text[end - 1] not in _TERMINALS:
-        return False
-    return text[end - 1] != "." or text[end - 2 : end] == ".." or period_ends_sentence(text, end - 1, 0, text[pos])
+def _match_case(text: str, start: int, spoken: str) -> str:
+    """Give a rewrite the capital the chunker reads there.
+
+    At a sentence start (not the text's) it gets one ("… $5. $6 is …" → "Six dollars"), and
+    a capitalized word keeps it at the text start ("E.g." → "For example"). A token that
+    began with a digit or symbol right after a dot gets none ("p.m. 2026-11-29" →
+    "november …"), which would make the dot end a sentence.
+    """
+    head = spoken[:1]
+    at_text_start = not text[:start].strip()
+    if (start in _sentences(text)[0] and not at_text_start) or (at_text_start and _title_case(text[start : start + 2])):
+        return head.upper() + spoken[1:]
+    if head.isupper() and not text[start].isalpha() and text[:start].rstrip().endswith("."):
+        return head.lower() + spoken[1:]
+    return spoken
 
 
 class RuleSet:
@@ -185,11 +198,7 @@ class RuleSet:
                 if spoken is None:
                     pos = start + 1
                     continue
-                if spoken[:1].islower() and (
-                    _starts_sentence(text, start) or (_title_case(text[start : start + 2]) and not text[:start].strip())
-                ):
-                    # "… $5. $6 is …" → "Six dollars": still a sentence start; "E.g. this" → "For example"
-                    spoken = spoken[0].upper() + spoken[1:]
+                spoken = _match_case(text, start, spoken)
                 claims.insert(i, (start, end, spoken))
                 starts.insert(i, start)
                 pos = end
