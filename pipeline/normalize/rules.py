@@ -202,6 +202,7 @@ class RuleSet:
                 claims.insert(i, (start, end, spoken))
                 starts.insert(i, start)
                 pos = end
+        _sentences.cache_clear()  # a memo for the rules of this one call, not a cache across calls
         rewriter = Rewriter(text)
         for start, end, spoken in claims:
             rewriter.replace(start, end, spoken)
