@@ -35,7 +35,7 @@ CASES = [
     ("Some <b>bold</b> text.", "Some bold text."),
     ("Line<br>break", "Line break"),
     ("<div>\nBlock\n</div>", " \nBlock\n "),
-    ("Escaped \\*stars\\* and &amp; entity.", "Escaped *stars* and & entity."),
+    ("Escaped \\*stars\\* and &amp; entity.", "Escaped stars and & entity."),
     ("2*3*4 and snake_case_name", "2*3*4 and snake_case_name"),
     ("Plain text stays.\nA second line.\n\nA paragraph.", "Plain text stays.\nA second line.\n\nA paragraph."),
     ("Windows\r\nline ends", "Windows\r\nline ends"),

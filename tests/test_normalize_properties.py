@@ -127,6 +127,21 @@ def test_property_any_spoken_range_maps_inside_the_original(
         previous = (start, end)
 
 
+MARKDOWN = [
+    "**bold**", "*em*", "_em_", "`code`", "[link](https://x.io/a)", "![alt](i.png)", "<b>tag</b>",
+    "# ", "## ", "- ", "* ", "1. ", "> ", "| a | b |\n|---|---|\n| c | d |", "```\nx = 1\n```", "---",
+    "~~gone~~", "&amp;", "word", "Title", "$5", "8:00", "Dr.", "end.",
+]  # fmt: skip
+
+
+@PROPERTY
+@given(texts(MARKDOWN))
+def test_property_markup_is_idempotent_and_its_spans_sound(text: str) -> None:
+    result = normalize(text, "en")
+    assert_spans_sound(result)
+    assert normalize(result.spoken, "en").spoken == result.spoken
+
+
 @st.composite
 def split_texts(draw: st.DrawFn) -> tuple[str, str, list[str]]:
     language, text = draw(LANGUAGE_TEXTS)

@@ -34,7 +34,7 @@ from itertools import pairwise
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from swtts.pipeline.normalize.alignment import NormalizedText, Rewriter
+from swtts.pipeline.normalize.alignment import NormalizedText, Rewriter, Span, compose
 
 __all__ = ["MarkupOptions", "strip_markup"]
 
@@ -46,8 +46,11 @@ _PLAIN_BULLET_RE = re.compile(r"(?m)^([ \t]*)[•‣◦▪](?=[ \t])")
 _TAG_RE = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
 _BREAKING_TAG_RE = re.compile(r"</?(?:br|p|div|li|tr|td|th|h[1-6]|ul|ol|table|blockquote|hr)\b", re.I)
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
+_BULLET_RE = re.compile(r"[ \t>]*([-*+])(?:[ \t]+|$)", re.M)
+_FENCE_TEXT_RE = re.compile(r"`{3,}|~{3,}")
 _EMPHASIS_CHARS = frozenset("*_~")
 _TERMINALS = ".!?…"
+_MAX_PASSES = 4
 _PROSE_CHARS_RE = re.compile(r"[^\W_]|[\s,.;:'\"!?’“”«»()-]")
 
 
@@ -142,7 +145,9 @@ class _Inline:
     def walk(self, children: Sequence[Token]) -> None:
         for token in children:
             kind = token.type
-            if kind == "text" and token.content:
+            if kind == "text" and _FENCE_TEXT_RE.fullmatch(token.content.strip()):
+                self.replace(token.content, "")  # a stray fence: never spoken, would open one if kept
+            elif kind == "text" and token.content:
                 self.keep(token.content)
             elif kind == "text_special":
                 self.replace(token.markup, token.content)
@@ -232,8 +237,12 @@ class _Blocks:
                 for line in range(token.map[0], token.map[1]):
                     self.covered[line] = True
             kind = token.type
-            if kind == "list_item_open" and token.info:  # ordered: "1." stays
-                marker = token.info + token.markup
+            if kind == "list_item_open" and token.map:
+                follows = tokens[i + 1]
+                if follows.type == "paragraph_open" and follows.map and follows.map[0] == token.map[0]:
+                    marker = token.info + token.markup if token.info else ""  # ordered: "1." stays
+                elif not token.info:
+                    self.drop_bullet(token.map[0])
             elif kind in ("paragraph_open", "heading_open") and token.map:
                 start, end = self.region(token)
                 self.edits += _inline_edits(
@@ -258,6 +267,12 @@ class _Blocks:
         for line, covered in enumerate(self.covered):
             if not covered and self.source.text[self.source.line_start(line) : self.source.line_end(line)].strip():
                 self.drop_lines(line, line + 1)  # a reference definition: "[id]: https://…"
+
+    def drop_bullet(self, line: int) -> None:
+        """Remove the bullet of an item that does not start with a paragraph ("- - x", "-")."""
+        match = _BULLET_RE.match(self.source.text, self.source.line_start(line), self.source.line_end(line))
+        if match:
+            self.edits.append((match.start(1), match.end(), ""))
 
     def code(self, token: Token) -> None:
         assert token.map is not None
@@ -287,18 +302,11 @@ class _Blocks:
         while tokens[i].type != "table_close":
             row_map = tokens[i].map
             if tokens[i].type == "tr_open" and row_map:
-                cells = []
-                j = i + 1
-                while tokens[j].type != "tr_close":
-                    if tokens[j].type == "inline":
-                        cells.append(tokens[j])
-                    j += 1
-                self.row(row_map[0], cells)
-                i = j
+                self.row(row_map[0])
             i += 1
         return i
 
-    def row(self, line: int, cells: list[Token]) -> None:
+    def row(self, line: int) -> None:
         """One table row read as a sentence: "| a | b |" → "a, b."."""
         text = self.source.text
         start, end = self.source.line_start(line), self.source.line_end(line)
@@ -308,16 +316,16 @@ class _Blocks:
             parts = parts[1:]
         if parts and not text[parts[-1][0] : parts[-1][1]].strip():
             parts = parts[:-1]
-        if len(parts) != len(cells):
-            return
         spoken: list[tuple[int, int]] = []
-        for (a, b), cell in zip(parts, cells, strict=True):
+        for a, b in parts:
             content = text[a:b].strip()
             if not content:
                 continue
             a += len(text[a:b]) - len(text[a:b].lstrip())
             b = a + len(content)
-            self.edits += _inline_edits(text, a, b, cell.children or [], self.options)
+            # Each cell is parsed alone: cells beyond the header's count get no tokens of their own.
+            children = _PARSER.parseInline(content)[0].children or []
+            self.edits += _inline_edits(text, a, b, children, self.options)
             spoken.append((a, b))
         if not spoken:
             self.edits.append((start, end, ""))
@@ -339,6 +347,20 @@ class _Blocks:
         return inserts
 
 
+def _merged(edits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Edits in order, overlapping removals joined ("- - x": both bullets found twice); a
+    replacement that overlaps an earlier edit is skipped."""
+    merged: list[tuple[int, int, str]] = []
+    for start, end, spoken in sorted(edits, key=lambda e: (e[0], e[1])):
+        if merged and start < merged[-1][1]:
+            last = merged[-1]
+            if spoken == "" and last[2] == "":
+                merged[-1] = (last[0], max(last[1], end), "")
+            continue
+        merged.append((start, end, spoken))
+    return merged
+
+
 def _prepare(text: str) -> str:
     """Same-length text the parser reads without changing offsets (its own normalization
     turns "\\r\\n" into "\\n"); plain-text bullets become "-"."""
@@ -346,15 +368,28 @@ def _prepare(text: str) -> str:
     return _PLAIN_BULLET_RE.sub(lambda m: m.group(1) + "-", text)
 
 
-def strip_markup(text: str, options: MarkupOptions = MarkupOptions()) -> NormalizedText:
-    """``text`` without its markup, and the spans of what was removed or changed."""
+def _strip_once(text: str, options: MarkupOptions) -> tuple[str, list[Span]]:
     source = _Source(_prepare(text))
     blocks = _Blocks(source, options)
     blocks.run(_PARSER.parse(source.text))
     edits = blocks.edits
     edits += [(p, _, s) for p, _, s in blocks.separations() if not any(a < p < b for a, b, _ in edits)]
     rewriter = Rewriter(text)
-    for start, end, spoken in sorted(edits, key=lambda e: (e[0], e[1])):
+    for start, end, spoken in _merged(edits):
         rewriter.replace(start, end, spoken)
-    spoken, spans = rewriter.finish()
+    return rewriter.finish()
+
+
+def strip_markup(text: str, options: MarkupOptions = MarkupOptions()) -> NormalizedText:
+    """``text`` without its markup, and the spans of what was removed or changed.
+
+    Markup can hide markup ("# # **title**", a table inside a list item), so the pass is
+    repeated, up to a few times, until it finds nothing left to remove.
+    """
+    spoken, spans = text, list[Span]()
+    for _ in range(_MAX_PASSES):
+        stripped, new_spans = _strip_once(spoken, options)
+        if not new_spans:
+            break
+        spoken, spans = stripped, compose(spans, new_spans)
     return NormalizedText(text, spoken, tuple(spans))

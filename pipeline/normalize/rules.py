@@ -164,10 +164,14 @@ def _match_case(text: str, start: int, spoken: str) -> str:
     "november …"), which would make the dot end a sentence.
     """
     head = spoken[:1]
-    at_text_start = not text[:start].strip()
-    if (start in _sentences(text)[0] and not at_text_start) or (at_text_start and _title_case(text[start : start + 2])):
+    before = start
+    while before > 0 and text[before - 1].isspace():
+        before -= 1
+    if before == 0:
+        return head.upper() + spoken[1:] if _title_case(text[start : start + 2]) else spoken
+    if start in _sentences(text)[0]:
         return head.upper() + spoken[1:]
-    if head.isupper() and not text[start].isalpha() and text[:start].rstrip().endswith("."):
+    if head.isupper() and not text[start].isalpha() and text[before - 1] == ".":
         return head.lower() + spoken[1:]
     return spoken
 
