@@ -89,9 +89,11 @@ _EN_MONTHS = dict(
 
 ABBREVIATIONS: dict[str, tuple[Abbreviation, ...]] = {
     "en": (
-        Abbreviation("St", "Saint", Kind.PLACE, street="Street"),
-        Abbreviation("Dr", "Doctor", Kind.PLACE, street="Drive"),
-        *_prefixes(dict(Mr="Mister", Mrs="Missus", Ms="Miz", Prof="Professor", Mt="Mount", Rev="Reverend",
+        # British style writes titles without a dot: "Mr Smith", "Dr Watson", "St Ives".
+        Abbreviation("St", "Saint", Kind.PLACE, street="Street", dotless=True),
+        Abbreviation("Dr", "Doctor", Kind.PLACE, street="Drive", dotless=True),
+        *_prefixes(dict(Mr="Mister", Mrs="Missus", Ms="Miz"), Needs.NAME, dotless=True),
+        *_prefixes(dict(Prof="Professor", Mt="Mount", Rev="Reverend",
                         Gen="General", Col="Colonel", Capt="Captain", Lt="Lieutenant", Sgt="Sergeant",
                         Gov="Governor", Sen="Senator", Pres="President", Hon="Honorable", Messrs="Messieurs")),
         *_prefixes({"e.g": "for example", "i.e": "that is", "vs": "versus", "cf": "compare", "viz": "namely",
