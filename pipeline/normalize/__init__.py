@@ -18,11 +18,10 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from swtts.pipeline.normalize.alignment import NormalizedText, Span, compose
-from swtts.pipeline.normalize.markup import MarkupOptions, strip_markup
+from swtts.pipeline.normalize.options import DEFAULT_MARKUP, DEFAULT_OPTIONS, MarkupOptions, NormalizeOptions
 
 __all__ = [
     "VERSION",
@@ -52,14 +51,6 @@ class LanguageNormalizer(Protocol):
     def rewrite(self, text: str) -> tuple[str, list[Span]]:
         """Spoken form of ``text`` and the spans of what changed (text → spoken)."""
         ...
-
-
-@dataclass(frozen=True)
-class NormalizeOptions:
-    """How to normalize: ``markup`` False skips the markup pass (text known to be plain)."""
-
-    markup: bool = True
-    markup_options: MarkupOptions = field(default_factory=MarkupOptions)
 
 
 _FACTORIES: dict[str, Callable[[], LanguageNormalizer]] = {}
@@ -108,7 +99,15 @@ def normalizer_for(language: str | None) -> LanguageNormalizer | None:
     return _LOADED[key]
 
 
-def normalize(text: str, language: str | None = None, options: NormalizeOptions = NormalizeOptions()) -> NormalizedText:
+def strip_markup(text: str, options: MarkupOptions = DEFAULT_MARKUP) -> NormalizedText:
+    """``text`` without its markdown and HTML markup (see :mod:`.markup`), with its spans."""
+    # Imported on first use: the chunker needs this package's abbreviations, not markdown-it.
+    from swtts.pipeline.normalize import markup
+
+    return markup.strip_markup(text, options)
+
+
+def normalize(text: str, language: str | None = None, options: NormalizeOptions = DEFAULT_OPTIONS) -> NormalizedText:
     """``text`` as it will be spoken in ``language``, with the spans back to ``text``.
 
     An unknown or missing language gets the markup pass only.

@@ -28,13 +28,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from swtts.pipeline.normalize.alignment import NormalizedText, Rewriter, Span, compose
+from swtts.pipeline.normalize.options import DEFAULT_MARKUP, MarkupOptions
 
 __all__ = ["MarkupOptions", "strip_markup"]
 
@@ -52,14 +52,6 @@ _EMPHASIS_CHARS = frozenset("*_~")
 _TERMINALS = ".!?…"
 _MAX_PASSES = 4
 _PROSE_CHARS_RE = re.compile(r"[^\W_]|[\s,.;:'\"!?’“”«»()-]")
-
-
-@dataclass(frozen=True)
-class MarkupOptions:
-    """Whether code is read: spans plainly by default, blocks (fenced, indented) skipped."""
-
-    read_code_spans: bool = True
-    read_code_blocks: bool = False
 
 
 class _Mismatch(Exception):
@@ -380,7 +372,7 @@ def _strip_once(text: str, options: MarkupOptions) -> tuple[str, list[Span]]:
     return rewriter.finish()
 
 
-def strip_markup(text: str, options: MarkupOptions = MarkupOptions()) -> NormalizedText:
+def strip_markup(text: str, options: MarkupOptions = DEFAULT_MARKUP) -> NormalizedText:
     """``text`` without its markup, and the spans of what was removed or changed.
 
     Markup can hide markup ("# # **title**", a table inside a list item), so the pass is
