@@ -35,10 +35,11 @@ class Lexicon:
     """A language's number format and the words its shared rules say.
 
     ``decimal`` is the decimal mark; ``groups`` the characters accepted between groups of
-    three digits (thousands); ``words`` holds the fixed words ("point", "percent", "to",
-    "minus", symbol names …), ``address`` the names of punctuation in URLs; ``units`` maps a unit symbol to its
-    singular and plural name; ``currencies`` a symbol or code to (singular, plural, minor
-    singular, minor plural).
+    three digits (thousands); ``words`` holds the fixed words ("point", "to", "minus",
+    symbol names …); ``address`` the names of punctuation in URLs; ``units`` maps a unit
+    symbol to its singular and plural name; ``currencies`` a symbol or code to (singular,
+    plural, minor singular, minor plural); ``scales`` a written scale ("M", "million") to
+    its word.
     """
 
     code: str
