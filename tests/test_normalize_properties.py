@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swtts.pipeline.chunker import sentence_spans
-from swtts.pipeline.normalize import NormalizedText, NormalizeOptions, normalize
+from swtts.pipeline.normalize import NormalizedText, NormalizeOptions, normalize, strip_markup
 from swtts.pipeline.segmenter import PARAGRAPH_MARKER, SentenceSegmenter
 
 PLAIN = NormalizeOptions(markup=False)
@@ -136,10 +136,13 @@ MARKDOWN = [
 
 @PROPERTY
 @given(texts(MARKDOWN))
-def test_property_markup_is_idempotent_and_its_spans_sound(text: str) -> None:
-    result = normalize(text, "en")
-    assert_spans_sound(result)
-    assert normalize(result.spoken, "en").spoken == result.spoken
+def test_property_markup_pass_is_idempotent_and_its_spans_sound(text: str) -> None:
+    """On markdown, the markup pass is idempotent (the token pass may still turn a kept list
+    number into a word that a second markup pass reads differently: "1." → "one.")."""
+    stripped = strip_markup(text)
+    assert_spans_sound(stripped)
+    assert strip_markup(stripped.spoken).spoken == stripped.spoken
+    assert_spans_sound(normalize(text, "en"))
 
 
 @st.composite

@@ -278,6 +278,7 @@ def _rule(name: str, pattern: str, render: Callable[[re.Match[str]], str | None]
 RULES = (
     common.url(LEXICON),
     common.email(LEXICON),
+    common.symbols(LEXICON),
     _rule("phone", r"(?<![\w+])(?:\+1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-])", _phone),
     _rule("phone", r"(?<![\w+])\+\d{1,3}(?:[ .-]\d{1,4}){2,5}(?![\w-])", _phone),
     _rule("date", r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])", _iso_date),
@@ -298,7 +299,6 @@ RULES = (
         _time,
     ),
     _rule("time", r"(?<![\w:.,])(?P<h>1[0-2]|0?[1-9])(?P<m>)[^\S\n]?(?P<ampm>[AaPp]\.[Mm]\.|[AaPp][Mm]\b)", _time),
-    common.symbols(LEXICON),
     common.currency(LEXICON),
     common.quantity(LEXICON),
     _rule("ordinal", r"(?<![\w.,])(\d+)(st|nd|rd|th|ST|ND|RD|TH)(?!\w)", _ordinal),

@@ -194,6 +194,7 @@ def _rule(name: str, pattern: str, render: Callable[[re.Match[str]], str | None]
 RULES = (
     common.url(LEXICON),
     common.email(LEXICON),
+    common.symbols(LEXICON),
     _rule("phone", r"(?<![\w+])(?:\+33[ .]?[1-9]|0[1-9])(?:[ .-]?\d{2}){4}(?![\w])", _phone),
     _rule("date", r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])", lambda m: _date(int(m[3]), int(m[2]), m[1])),
     _rule(
@@ -206,7 +207,6 @@ RULES = (
     ),
     _rule("time", r"(?<![\w:.,])(?P<h>[01]?\d|2[0-3])[^\S\n]?h(?:[^\S\n]?(?P<m>[0-5]\d))?(?![\w])", _time),
     _rule("time", r"(?<![\w:.,])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?![\w:]|[.,]\d)", _time),
-    common.symbols(LEXICON),
     common.currency(LEXICON),
     common.quantity(LEXICON),
     _rule("ordinal", r"(?<![\w.,])(?P<n>\d+)(?P<suffix>er|re|ère|ème|e|nde|nd|ᵉʳ|ʳᵉ|ᵉ)(?!\w)", _ordinal),

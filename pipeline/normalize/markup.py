@@ -47,6 +47,7 @@ _TAG_RE = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
 _BREAKING_TAG_RE = re.compile(r"</?(?:br|p|div|li|tr|td|th|h[1-6]|ul|ol|table|blockquote|hr)\b", re.I)
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
 _BULLET_RE = re.compile(r"[ \t>]*([-*+])(?:[ \t]+|$)", re.M)
+_QUOTE_RE = re.compile(r"[ \t]*(>(?:[ \t]*>)*)[ \t]?")
 _FENCE_TEXT_RE = re.compile(r"`{3,}|~{3,}")
 _EMPHASIS_CHARS = frozenset("*_~")
 _TERMINALS = ".!?…"
@@ -231,10 +232,13 @@ class _Blocks:
             kind = token.type
             if kind == "list_item_open" and token.map:
                 follows = tokens[i + 1]
-                if follows.type == "paragraph_open" and follows.map and follows.map[0] == token.map[0]:
-                    marker = token.info + token.markup if token.info else ""  # ordered: "1." stays
+                if token.info and follows.type == "paragraph_open" and follows.map and follows.map[0] == token.map[0]:
+                    marker = token.info + token.markup  # ordered: "1." stays
                 elif not token.info:
-                    self.drop_bullet(token.map[0])
+                    self.drop_prefix(_BULLET_RE, token.map[0])
+            elif kind == "blockquote_open" and token.map:
+                for line in range(*token.map):
+                    self.drop_prefix(_QUOTE_RE, line)
             elif kind in ("paragraph_open", "heading_open") and token.map:
                 start, end = self.region(token)
                 self.edits += _inline_edits(
@@ -260,9 +264,10 @@ class _Blocks:
             if not covered and self.source.text[self.source.line_start(line) : self.source.line_end(line)].strip():
                 self.drop_lines(line, line + 1)  # a reference definition: "[id]: https://…"
 
-    def drop_bullet(self, line: int) -> None:
-        """Remove the bullet of an item that does not start with a paragraph ("- - x", "-")."""
-        match = _BULLET_RE.match(self.source.text, self.source.line_start(line), self.source.line_end(line))
+    def drop_prefix(self, pattern: re.Pattern[str], line: int) -> None:
+        """Remove a bullet or quote marker at a line start, also where no paragraph follows it
+        on that line ("- - x", "> 1."); a paragraph's own pass may remove it again."""
+        match = pattern.match(self.source.text, self.source.line_start(line), self.source.line_end(line))
         if match:
             self.edits.append((match.start(1), match.end(), ""))
 

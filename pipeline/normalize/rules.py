@@ -168,11 +168,11 @@ def _match_case(text: str, start: int, spoken: str) -> str:
     before = start
     while before > 0 and text[before - 1].isspace():
         before -= 1
-    if before == 0:
+    if before == 0 or text.count("\n", before, start) >= 2:  # text or paragraph start
         return head.upper() + spoken[1:] if _title_case(text[start : start + 2]) else spoken
     if start in _sentences(text)[0]:
         return head.upper() + spoken[1:]
-    if head.isupper() and not text[start].isalpha() and text[before - 1] == "." and text.count("\n", before, start) < 2:
+    if head.isupper() and not text[start].isalpha() and text[before - 1] == ".":
         return head.lower() + spoken[1:]
     return spoken
 
