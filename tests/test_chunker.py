@@ -110,6 +110,26 @@ def test_ambiguous_abbreviations_end_sentences_before_capitals_only() -> None:
     ]
 
 
+def test_street_abbreviation_after_a_name_can_end_a_sentence() -> None:
+    text = "St. James St. is near. He lives on James St. The house is big. Ask Dr. Who on Mulholland Dr. Then go."
+    assert sentences(text) == [
+        "St. James St. is near.",
+        "He lives on James St.",
+        "The house is big.",
+        "Ask Dr. Who on Mulholland Dr.",
+        "Then go.",
+    ]
+
+
+def test_line_ending_in_a_title_is_no_heading_break() -> None:
+    assert sentences("Dear Mr.\nSmith\n\nThanks.") == ["Dear Mr.\nSmith", "Thanks."]
+    assert sentences("We packed rope, etc.\nTower Rules\n\nMore.") == [
+        "We packed rope, etc.",
+        "Tower Rules",
+        "More.",
+    ]
+
+
 @pytest.mark.parametrize(
     "number",
     ["3.2 km", "$1,250.50", "1.5e3 watts", "version v1.2.3", "0.75%", "€3.50", "12.30 hours"],
