@@ -64,13 +64,15 @@ import time
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, TypeVar
 
 import lz4.block
 import numpy as np
+
+from swtts.protocol import CacheStats
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
@@ -347,27 +349,6 @@ class CachedAudio:
     meta: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class CacheStats:
-    """Totals shared by every process using the directory.
-
-    ``raw_bytes`` and ``bytes_stored`` both include the JSON metadata, so the ratio
-    compares like with like.
-    """
-
-    hits: int
-    misses: int
-    hit_rate: float
-    entries: int
-    bytes_stored: int
-    raw_bytes: int
-    compression_ratio: float
-    evictions: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 _SCHEMA = (
     """CREATE TABLE entries (
         key TEXT PRIMARY KEY,
@@ -468,10 +449,11 @@ class AudioCache:
                     raise
                 problem = str(exc)
             else:
-                problem = self._quick_check(conn) if verify else None
-                if problem is None:
+                found = self._quick_check(conn) if verify else None
+                if found is None:
                     return conn
                 conn.close()
+                problem = found
             self._move_aside(problem)
             return self._connect()
 

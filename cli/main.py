@@ -176,7 +176,7 @@ def _stdin_pieces() -> Iterator[str]:
 
 
 def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
-    from swtts.client import Client
+    from swtts.client import Client, SynthesisOptions
     from swtts.pipeline.assembly import check_output_path
     from swtts.service import EmbeddedService
     from swtts.workers.engine import resolve_model
@@ -185,10 +185,10 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     if args.output != "-":
         check_output_path(args.output)
     source: Any = _stdin_pieces() if (args.stream and args.file == "-") else _read_text(args)
-    options = {
-        "use_cache": not args.no_cache,
-        "voice": Path(args.voice).name.removesuffix(".onnx") if (args.voice and args.connect) else None,
-    }
+    options = SynthesisOptions(
+        use_cache=not args.no_cache,
+        voice=Path(args.voice).name.removesuffix(".onnx") if (args.voice and args.connect) else None,
+    )
     if args.connect:
         with Client(args.connect, settings) as client:
             return _speak(client, source, args, options)
@@ -197,7 +197,7 @@ def _cmd_say(args: argparse.Namespace, settings: Settings) -> int:
         return _speak(service.client(), source, args, options)
 
 
-def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
+def _speak(client: Any, source: Any, args: argparse.Namespace, options: Any) -> int:
     from swtts.cli.progress import ProgressBar
     from swtts.pipeline.assembly import Assembler, AudioFileWriter, RawPcmWriter
 
@@ -211,7 +211,7 @@ def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str
             done += 1
             progress.update(done, chunk.total, chunk.duration_s)
 
-        result = client.synthesize(source, on_chunk=on_chunk, **options)
+        result = client.synthesize(source, options, on_chunk=on_chunk)
         progress.close()
         path = result.write(args.output)
         _report(path, result.duration_s, len(result.chunks), time.perf_counter() - started, result.timings)
@@ -221,7 +221,7 @@ def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str
     frames = 0
     count = 0
     try:
-        for chunk in client.stream(source, **options):
+        for chunk in client.stream(source, options):
             if writer is None:
                 writer = RawPcmWriter() if args.output == "-" else AudioFileWriter(args.output, chunk.sample_rate)
             samples = assembler.add(chunk)
@@ -288,12 +288,10 @@ def _cmd_ping(args: argparse.Namespace, settings: Settings) -> int:
         while True:
             try:
                 reply = client.ping(timeout_s=1.0)
-                if reply["ready"] >= 1:
-                    print(
-                        f"ok: {reply['ready']} ready of {reply['workers']} worker(s); voices: {', '.join(reply['voices'])}"
-                    )
+                if reply.ready >= 1:
+                    print(f"ok: {reply.ready} ready of {reply.workers} worker(s); voices: {', '.join(reply.voices)}")
                     return 0
-                problem = f"broker answers but has no ready worker ({reply['workers']} connected)"
+                problem = f"broker answers but has no ready worker ({reply.workers} connected)"
             except TTSError as exc:
                 problem = exc.message
             if time.monotonic() >= deadline:
@@ -305,12 +303,13 @@ def _cmd_ping(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from swtts.cli.status_view import render_status
     from swtts.client import Client
+    from swtts.protocol import StatusReply
 
     with Client(args.connect, settings) as client:
         if args.json:
-            print(json.dumps(client.status(), indent=2))
+            print(json.dumps(client.status().to_wire(), indent=2))
             return 0
-        previous: dict[str, Any] | None = None
+        previous: StatusReply | None = None
         try:
             while True:
                 snapshot = client.status()
@@ -328,15 +327,18 @@ def _cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.connect:
         with Client(args.connect, settings) as client:
-            reply = client.cache_stats() if args.action == "stats" else client.cache_clear()
-        print(json.dumps(reply.get("cache", reply), indent=2))
+            if args.action == "stats":
+                stats = client.cache_stats()
+                print(json.dumps(stats.to_wire() if stats else None, indent=2))
+            else:
+                print(json.dumps({"removed": client.cache_clear()}, indent=2))
         return 0
     cfg = settings.cache
     with AudioCache(cfg.directory(), cfg.max_mb * 2**20, cfg.max_entries, cfg.ttl_s) as cache:
         if args.action == "clear":
             print(f"removed {cache.clear()} entries from {cfg.directory()}")
         else:
-            print(json.dumps({"directory": str(cfg.directory()), **cache.stats().as_dict()}, indent=2))
+            print(json.dumps({"directory": str(cfg.directory()), **cache.stats().to_wire()}, indent=2))
     return 0
 
 

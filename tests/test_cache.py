@@ -390,7 +390,7 @@ def test_stats_counts_and_cross_instance_visibility(tmp_path: Path) -> None:
         assert stats.raw_bytes > stats.bytes_stored > 0
         assert stats.compression_ratio == pytest.approx(stats.raw_bytes / stats.bytes_stored)
         assert stats.compression_ratio > 1.3
-        assert stats.as_dict() == {
+        assert stats.to_wire() == {
             "hits": 2,
             "misses": 1,
             "hit_rate": stats.hit_rate,

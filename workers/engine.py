@@ -57,6 +57,7 @@ class VoiceInfo:
     num_speakers: int
     speakers: dict[str, int]
     language: str
+    espeak_voice: str
     device: str
 
     def to_wire(self) -> dict[str, Any]:
@@ -189,7 +190,8 @@ class Engine:
     ) -> None:
         model_path, config_path = resolve_model(model)
         with open(config_path, encoding="utf-8") as handle:
-            config = PiperConfig.from_dict(json.load(handle))
+            raw_config = json.load(handle)
+        config = PiperConfig.from_dict(raw_config)
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
@@ -210,7 +212,8 @@ class Engine:
             sample_rate=config.sample_rate,
             num_speakers=config.num_speakers,
             speakers=dict(config.speaker_id_map),
-            language=config.espeak_voice,
+            language=str((raw_config.get("language") or {}).get("code") or config.espeak_voice),
+            espeak_voice=config.espeak_voice,
             device=actual_device,
         )
         for solo in (False, True) if self.solo_voice else (False,):
