@@ -22,7 +22,7 @@ from pathlib import Path
 
 from swtts.broker.broker import Broker
 from swtts.config import Settings, dump_settings
-from swtts.workers.worker import parent_alive
+from swtts.workers.parent import parent_alive
 
 LOGGER = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from swtts.protocol import (
     decode,
 )
 from swtts.workers.engine import Engine, VoiceInfo
+from swtts.workers.parent import parent_alive
 
 LOGGER = logging.getLogger(__name__)
 
@@ -255,11 +256,6 @@ def send(dealer: zmq.Socket, message: Message) -> None:
         dealer.send_multipart(message.encode(), zmq.NOBLOCK)
     except zmq.Again:
         LOGGER.debug("no connection to the broker; dropped a %s message", message.TYPE.value)
-
-
-def parent_alive(parent_pid: int | None) -> bool:
-    """False once the process that started us is gone (we were re-parented): no orphans."""
-    return parent_pid is None or os.getppid() == parent_pid
 
 
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
