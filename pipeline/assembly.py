@@ -82,7 +82,7 @@ class Assembler:
 
 
 def silence(seconds: float, sample_rate: int) -> np.ndarray:
-    return np.zeros(int(round(seconds * sample_rate)), np.int16)
+    return np.zeros(round(seconds * sample_rate), np.int16)
 
 
 def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.ndarray:
