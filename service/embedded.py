@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from swtts.client import Client, TTSError
+from swtts.client import Client, TTSError, UnavailableError
 from swtts.config import Settings, dump_settings
 from swtts.workers.voice_files import check_voice
 
@@ -104,16 +104,16 @@ class EmbeddedService:
         with Client(self.endpoint, self.settings) as client:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
-                    raise TTSError("unavailable", self._exit_reason(self.process.returncode))
+                    raise UnavailableError(self._exit_reason(self.process.returncode))
                 try:
-                    if client.ping(timeout_s=1.0)["ready"] >= workers:
+                    if client.ping(timeout_s=1.0).ready >= workers:
                         return
                 except TTSError:
                     pass
                 time.sleep(0.1)
         self.stop()
-        raise TTSError(
-            "unavailable", f"the embedded service did not get {workers} ready worker(s) in {self.start_timeout_s:g} s"
+        raise UnavailableError(
+            f"the embedded service did not get {workers} ready worker(s) in {self.start_timeout_s:g} s"
         )
 
     def _exit_reason(self, code: int) -> str:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from swtts.broker.broker import Broker
 from swtts.config import Settings, dump_settings
+from swtts.workers.parent import parent_alive
 from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE, VoiceLoadError, check_voice
-from swtts.workers.worker import parent_alive
 
 LOGGER = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from piper import PiperVoice, SynthesisConfig
@@ -47,9 +46,6 @@ class VoiceInfo:
     language: str
     espeak_voice: str
     device: str
-
-    def to_wire(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

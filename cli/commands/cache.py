@@ -22,13 +22,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.connect:
         with Client(args.connect, settings) as client:
-            reply = client.cache_stats() if args.action == "stats" else client.cache_clear()
-        print(json.dumps(reply.get("cache", reply), indent=2))
+            if args.action == "stats":
+                stats = client.cache_stats()
+                print(json.dumps(stats.to_wire() if stats else None, indent=2))
+            else:
+                print(json.dumps({"removed": client.cache_clear()}, indent=2))
         return 0
     cfg = settings.cache
     with AudioCache(cfg.directory(), cfg.max_mb * 2**20, cfg.max_entries, cfg.ttl_s) as cache:
         if args.action == "clear":
             print(f"removed {cache.clear()} entries from {cfg.directory()}")
         else:
-            print(json.dumps({"directory": str(cfg.directory()), **cache.stats().as_dict()}, indent=2))
+            print(json.dumps({"directory": str(cfg.directory()), **cache.stats().to_wire()}, indent=2))
     return 0

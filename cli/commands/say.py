@@ -88,7 +88,7 @@ def _stdin_pieces() -> Iterator[str]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     _check_workers(args, settings)
-    from swtts.client import Client
+    from swtts.client import Client, SynthesisOptions
     from swtts.pipeline.assembly import check_output_path
     from swtts.service import EmbeddedService
 
@@ -96,10 +96,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.output != "-":
         check_output_path(args.output)
     source: Any = _stdin_pieces() if (args.stream and args.file == "-") else _read_text(args)
-    options = {
-        "use_cache": not args.no_cache,
-        "voice": Path(args.voice).name.removesuffix(".onnx") if (args.voice and args.connect) else None,
-    }
+    options = SynthesisOptions(
+        use_cache=not args.no_cache,
+        voice=Path(args.voice).name.removesuffix(".onnx") if (args.voice and args.connect) else None,
+    )
     if args.connect:
         with Client(args.connect, settings) as client:
             return _speak(client, source, args, options)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _speak(service.client(), source, args, options)
 
 
-def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
+def _speak(client: Any, source: Any, args: argparse.Namespace, options: Any) -> int:
     from swtts.cli.progress import ProgressBar
     from swtts.pipeline.assembly import Assembler, AudioFileWriter, RawPcmWriter
 
@@ -121,7 +121,7 @@ def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str
             done += 1
             progress.update(done, chunk.total, chunk.duration_s)
 
-        result = client.synthesize(source, on_chunk=on_chunk, **options)
+        result = client.synthesize(source, options, on_chunk=on_chunk)
         progress.close()
         path = result.write(args.output)
         _report(path, result.duration_s, len(result.chunks), time.perf_counter() - started, result.timings)
@@ -131,7 +131,7 @@ def _speak(client: Any, source: Any, args: argparse.Namespace, options: dict[str
     frames = 0
     count = 0
     try:
-        for chunk in client.stream(source, **options):
+        for chunk in client.stream(source, options):
             if writer is None:
                 writer = RawPcmWriter() if args.output == "-" else AudioFileWriter(args.output, chunk.sample_rate)
             samples = assembler.add(chunk)

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from swtts.cli.flags import Subcommands, add_connect, number
 from swtts.config import Settings
@@ -25,12 +24,13 @@ def register(commands: Subcommands) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from swtts.cli.status_view import render_status
     from swtts.client import Client
+    from swtts.protocol import StatusReply
 
     with Client(args.connect, settings) as client:
         if args.json:
-            print(json.dumps(client.status(), indent=2))
+            print(json.dumps(client.status().to_wire(), indent=2))
             return 0
-        previous: dict[str, Any] | None = None
+        previous: StatusReply | None = None
         try:
             while True:
                 snapshot = client.status()
