@@ -43,7 +43,7 @@ class Broker:
             if enabled
             else None
         )
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.metrics.enabled)
         self.scheduler = Scheduler(settings, self.cache, self.metrics)
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
+
+if TYPE_CHECKING:  # imported when CURVE is on: it brings asyncio, which a loopback broker never needs
+    from zmq.auth.thread import ThreadAuthenticator
 
 from swtts.config import SecuritySettings
 from swtts.protocol.curve import SecurityError, is_loopback, load_pair
@@ -49,6 +52,8 @@ def secure_server(
         return None
     if not keys.allowed_clients:
         raise SecurityError("security.server_secret is set but security.allowed_clients is empty")
+    from zmq.auth.thread import ThreadAuthenticator
+
     public, secret = load_pair(keys.server_secret)
     authenticator = ThreadAuthenticator(context)
     authenticator.start()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmq
-import zmq.asyncio
+
+if TYPE_CHECKING:
+    import zmq.asyncio  # the sync client must not pay for asyncio
 
 from swtts.config import Settings
 from swtts.protocol.curve import secure_client

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import numpy as np
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
-from swtts.config import VoiceSettings
+from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
 from swtts.protocol import SynthesisParams
 from swtts.workers.loudness import level_audio
@@ -79,8 +80,10 @@ class Engine:
         batching: str = "off",
         solo_threads: int = 0,
         quick_start: bool = False,
+        identify: bool = True,
     ) -> None:
         voice = check_voice(model)
+        digest = _Digest(voice) if identify else None  # hashing 60 MB overlaps the session's load
         config = _piper_config(voice)
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
@@ -99,7 +102,7 @@ class Engine:
         self.info = VoiceInfo(
             name=voice.name,
             model_path=str(voice.model_path),
-            voice_hash=voice_digest(voice.model_path, voice.config_path),
+            voice_hash=digest.result() if digest is not None else "",
             sample_rate=voice.sample_rate,
             num_speakers=voice.num_speakers,
             speakers=voice.speakers,
@@ -124,8 +127,13 @@ class Engine:
         )
 
     @classmethod
-    def from_settings(cls, voice: VoiceSettings, threads: int | None = None) -> Engine:
-        """The configured voice on ``threads`` (default ``voice.threads``, else every core)."""
+    def from_settings(cls, settings: Settings, threads: int | None = None) -> Engine:
+        """The configured voice on ``threads`` (default ``voice.threads``, else every core).
+
+        With the cache off in these settings the voice is not identified (no content hash):
+        its audio will not be cached, so nothing needs its identity.
+        """
+        voice = settings.voice
         cores = os.cpu_count() or 1
         return cls(
             voice.model or None,
@@ -135,6 +143,7 @@ class Engine:
             voice.batching,
             voice.solo_threads or cores,
             voice.quick_start,
+            identify=settings.cache.enabled,
         )
 
     def _open_sessions(
@@ -298,6 +307,28 @@ class _Row:
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
+
+
+class _Digest:
+    """:func:`voice_digest` on a thread of its own (hashlib lets go of the GIL while it hashes)."""
+
+    def __init__(self, voice: VoiceFile) -> None:
+        self._value = ""
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(voice,), name="voice-digest", daemon=True)
+        self._thread.start()
+
+    def _run(self, voice: VoiceFile) -> None:
+        try:
+            self._value = voice_digest(voice.model_path, voice.config_path)
+        except BaseException as exc:  # re-raised by result(), on the engine's own thread
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

@@ -260,7 +260,7 @@ def send(dealer: zmq.Socket, message: Message) -> None:
 
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
-    worker = Worker(Engine.from_settings(settings.voice), settings, endpoint, parent_pid)
+    worker = Worker(Engine.from_settings(settings), settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
     worker.run()

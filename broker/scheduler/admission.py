@@ -188,7 +188,7 @@ class Admission:
 
     def _voice_hash(self, request: Request) -> str | None:
         worker = self.state.worker_with(request.voice) if request.use_cache else None
-        return worker.ready.voice_hash if worker is not None else None
+        return (worker.ready.voice_hash or None) if worker is not None else None  # "": the voice is not identified
 
     def _audio_params(self, request: Request) -> dict[str, object]:
         return {**request.params.to_wire(), "format": "pcm_s16le_mono"}
