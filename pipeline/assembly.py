@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,19 @@ import numpy as np
 import soundfile
 
 from swtts.config import AssemblySettings
+from swtts.pipeline.output_path import FORMATS, OutputError, check_output_path, temporary_beside
 
-FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+__all__ = [
+    "BLOCK_FRAMES",
+    "Assembler",
+    "AudioFileWriter",
+    "OutputError",
+    "RawPcmWriter",
+    "assemble",
+    "check_output_path",
+    "silence",
+    "write_audio",
+]
 
 
 class SpokenChunk(Protocol):
@@ -47,10 +57,6 @@ class SpokenChunk(Protocol):
 
     @property
     def index(self) -> int: ...
-
-
-class OutputError(ValueError):
-    """The output path or what was written to it is not right."""
 
 
 @dataclass
@@ -94,20 +100,6 @@ def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.nd
     return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
 
-def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Fail early, before any synthesis, on an extension we cannot write, a missing folder or a directory."""
-    target = Path(path)
-    if target.suffix.lower() not in FORMATS:
-        raise OutputError(f"cannot write {target}: use one of {', '.join(FORMATS)} (or '-' for raw PCM)")
-    if not target.parent.exists():
-        raise OutputError(f"cannot write {target}: folder {target.parent} does not exist")
-    if not target.parent.is_dir():
-        raise OutputError(f"cannot write {target}: {target.parent} is not a folder")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory")
-    return target
-
-
 BLOCK_FRAMES = 1 << 16
 """Frames handed to libsndfile per call (3 s at 22050 Hz). Its bundled Vorbis encoder crashes
 (SIGSEGV) when one call passes about 2 million frames; every format is written in these
@@ -131,14 +123,7 @@ class AudioFileWriter:
         self.frames = 0
         self.sample_rate = 0
         self._file: soundfile.SoundFile | None = None
-        try:
-            handle, temp_name = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent
-            )
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        os.close(handle)
-        self.temp_path = Path(temp_name)
+        self.temp_path = temporary_beside(self.path)
         if sample_rate:
             self.open(sample_rate)
 

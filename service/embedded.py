@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 _READY_POLL_S = 0.005
+_LOCAL_POLL_S = 0.01  # the in-process worker notices stop within this (the caller's exit waits for it)
+_JOIN_S = 10.0
 
 
 class EmbeddedService:
@@ -161,6 +163,7 @@ class EmbeddedService:
             LOGGER.exception("the in-process worker failed to start")
             self._fail(f"the in-process worker failed to start: {exc}")
             return
+        worker.poll_s = _LOCAL_POLL_S
         self._local = worker
         if not self._stopping.is_set():
             worker.run()
@@ -209,11 +212,11 @@ class EmbeddedService:
         self._clients.clear()
         if self._local is not None:
             self._local.stop_event.set()
+            self._local.engine.cancel()  # a chunk in progress ends now: onnxruntime must not run on into exit
         if self.supervisor is not None:
             self.supervisor.stop()
         for thread in self._threads:
-            if thread.name == "broker":  # the in-process worker leaves on its own, within its poll interval
-                thread.join(timeout=10)
+            thread.join(timeout=_JOIN_S)
         if self.pool is not None:
             self.pool.stop(grace_s=0)
         if self._folder is not None:

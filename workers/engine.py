@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from piper import PiperVoice, SynthesisConfig
+import onnxruntime
+from piper import PiperVoice
 from piper.config import PiperConfig
 
 from swtts.config import Settings
@@ -89,6 +90,7 @@ class Engine:
         started = time.perf_counter()
         self.threads = max(1, threads)
         self.quick_start = quick_start
+        self._run_options = onnxruntime.RunOptions()
         self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
         if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
@@ -170,22 +172,18 @@ class Engine:
         """
         voice = self.solo_voice if solo and self.solo_voice is not None else self.voice
         started = time.perf_counter()
-        config = SynthesisConfig(
-            speaker_id=params.speaker if self.info.num_speakers > 1 else None,
-            length_scale=params.length_scale,
-            noise_scale=params.noise_scale,
-            noise_w_scale=params.noise_w,
-            normalize_audio=False,
-        )
+        scales = self._scales(params)
         sentences: list[np.ndarray] = []
         phonemes: list[str] = []
         for start, end in sentence_spans(text) or [(0, len(text))]:
-            audio, spoken = self._speak(voice, text[start:end], config)
+            audio, spoken = self._speak(voice, text[start:end], scales, params.speaker)
             sentences.append(audio)
             phonemes.extend(spoken)
         return self._finish(sentences, phonemes, params, (time.perf_counter() - started) * 1000)
 
-    def _speak(self, voice: PiperVoice, text: str, config: SynthesisConfig) -> tuple[np.ndarray, list[str]]:
+    def _speak(
+        self, voice: PiperVoice, text: str, scales: tuple[float, float, float], speaker: int
+    ) -> tuple[np.ndarray, list[str]]:
         """One sentence's audio, in forward passes of at most MAX_PASS_PHONEMES, and its phonemes
         per espeak sentence (as ``PiperVoice.synthesize`` would give them, without its unbounded passes)."""
         parts: list[np.ndarray] = []
@@ -193,15 +191,36 @@ class Engine:
         for sentence in voice.phonemize(text):
             if not sentence:
                 continue
-            pieces = [self._forward(voice, piece, config) for piece in bounded_pieces(sentence)]
-            parts.append(join_pieces(pieces, self.info.sample_rate))
+            pieces = [
+                self._run(voice, [voice.phonemes_to_ids(piece)], scales, [speaker])[0].reshape(-1)
+                for piece in bounded_pieces(sentence)
+            ]
+            parts.append(join_pieces([np.clip(piece, -1.0, 1.0) for piece in pieces], self.info.sample_rate))
             spoken.append("".join(sentence))
         return _joined(parts), spoken
 
-    @staticmethod
-    def _forward(voice: PiperVoice, phonemes: list[str], config: SynthesisConfig) -> np.ndarray:
-        audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), config)
-        return np.clip(audio, -1.0, 1.0).astype(np.float32)
+    def _run(
+        self, voice: PiperVoice, rows: list[list[int]], scales: tuple[float, float, float], speakers: list[int]
+    ) -> list[np.ndarray]:
+        """One forward pass over padded rows of phoneme ids; the graph's outputs (audio first).
+
+        It runs with this engine's run options, so :meth:`cancel` ends a pass in progress.
+        """
+        ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
+        for position, row in enumerate(rows):
+            ids[position, : len(row)] = row
+        inputs: dict[str, np.ndarray] = {
+            "input": ids,
+            "input_lengths": np.array([len(row) for row in rows], dtype=np.int64),
+            "scales": np.array(scales, dtype=np.float32),
+        }
+        if self.info.num_speakers > 1:
+            inputs["sid"] = np.array(speakers, dtype=np.int64)
+        return list(voice.session.run(None, inputs, self._run_options))
+
+    def cancel(self) -> None:
+        """End the forward pass in progress, and refuse any later one: the engine is being dropped."""
+        self._run_options.terminate = True
 
     def synthesize_batch(self, items: Sequence[tuple[str, SynthesisParams]], max_rows: int = 8) -> list[Synthesized]:
         """Speak several chunks with padded forward passes of up to ``max_rows`` sentences.
@@ -253,18 +272,7 @@ class Engine:
         return results
 
     def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[np.ndarray]:
-        longest = max(len(row.ids) for row in batch)
-        ids = np.zeros((len(batch), longest), dtype=np.int64)
-        for position, row in enumerate(batch):
-            ids[position, : len(row.ids)] = row.ids
-        inputs: dict[str, np.ndarray] = {
-            "input": ids,
-            "input_lengths": np.array([len(row.ids) for row in batch], dtype=np.int64),
-            "scales": np.array(scales, dtype=np.float32),
-        }
-        if self.info.num_speakers > 1:
-            inputs["sid"] = np.array([row.speaker for row in batch], dtype=np.int64)
-        audio, durations = self.voice.session.run(None, inputs)[:2]
+        audio, durations = self._run(self.voice, [row.ids for row in batch], scales, [row.speaker for row in batch])[:2]
         hop = self.voice.config.hop_length
         out = []
         for position, row in enumerate(batch):

@@ -59,6 +59,7 @@ class Worker:
         voice = settings.voice
         self.capacity = voice.batch_max_size if engine.batching else 1
         self.batch_wait_s = voice.batch_max_wait_ms / 1000
+        self.poll_s = min(settings.service.heartbeat_interval_s, 0.25)  # how soon an idle worker sees stop_event
         self._socket_lock = threading.Lock()  # held by the main loop except while it is speaking
         self._speaking = False
         self._dealer: zmq.Socket | None = None
@@ -86,7 +87,7 @@ class Worker:
                     pending = []
                 if self.stop_event.is_set():
                     break
-                if dealer.poll(timeout=int(min(interval, 0.25) * 1000)):
+                if dealer.poll(timeout=int(self.poll_s * 1000)):
                     heard = time.monotonic()
                     backoff = service.reconnect_initial_s
                     self._drain(dealer, pending)
@@ -219,7 +220,11 @@ class Worker:
             else:
                 results = [self.engine.synthesize(group[0].text, group[0].params, group[0].solo)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
-            LOGGER.exception("chunk(s) %s failed", ", ".join(f"{t.request_id}:{t.index}" for t in group))
+            chunks = ", ".join(f"{t.request_id}:{t.index}" for t in group)
+            if self.stop_event.is_set():  # cut short by a stop (Engine.cancel): nothing went wrong
+                LOGGER.debug("chunk(s) %s cut short: the worker is stopping", chunks)
+            else:
+                LOGGER.exception("chunk(s) %s failed", chunks)
             for task in group:
                 yield Failed(task.request_id, task.index, f"{type(exc).__name__}: {exc}")
             return

@@ -28,6 +28,7 @@ from typing import Any, cast
 from swtts.cli.flags import Subcommands, UsageError, add_connect, add_setting
 from swtts.cli.running import running_service
 from swtts.config import Settings
+from swtts.pipeline.output_path import check_writable
 
 LOGGER = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ def _stdin_pieces() -> Iterator[str]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     _check_workers(args, settings)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
+    if args.output != "-":
+        check_writable(args.output)  # an output that cannot be written fails before anything starts
     streaming = args.stream and args.file == "-"
     source: Any = _stdin_pieces() if streaming else _read_text(args)
     endpoint = args.connect or (None if _embedded_only(args) else running_service(settings))
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if endpoint is None:
             service = _one_shot_service(settings, args, None if streaming else source)
             service.start_workers()  # first: their start-up overlaps everything below
-        writer = _writer(args.output)  # an output that cannot be written fails before any synthesis
+        writer = _writer(args.output)
         try:
             if service is None:
                 return _speak(_client(endpoint, settings), source, writer, args, endpoint)
@@ -155,7 +158,8 @@ def _one_shot_service(settings: Settings, args: argparse.Namespace, text: str | 
     from swtts.service.embedded import EmbeddedService
 
     workers = settings.service.local_workers()
-    if text is not None and len(text) <= ONE_WORKER_CHARS_PER_CHUNK * settings.chunker.max_chunk_chars:
+    short = text is not None and len(text) <= ONE_WORKER_CHARS_PER_CHUNK * settings.chunker.max_chunk_chars
+    if short and args.workers is None:  # --workers N is what the user asked for
         workers = 1
     LOGGER.info("no running service used; starting an embedded one with %d worker(s) for this text", workers)
     return EmbeddedService(
