@@ -84,7 +84,7 @@ class Supervisor:
         watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
         if not self.pool.processes:
             self.pool.start()
-        LOGGER.info("serving on %s with %d local worker(s)", self.endpoint, self.count)
+        LOGGER.info("serving on %s with %d local worker process(es)", self.endpoint, self.count)
         watcher.start()
         try:
             self.broker.run()

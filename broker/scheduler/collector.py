@@ -3,6 +3,10 @@
 A result is held until every earlier chunk of its request has been sent, so the producer
 receives audio in document order, each chunk exactly once; the request ends with DONE (and
 its chunk list cached) or with one ERROR.
+
+Memory stays flat in the document's length: a cached chunk is read from the cache only when
+its turn comes, no more than :meth:`State.ahead_limit` results wait per request, and nothing
+more is sent to a producer whose queue is full (a slow reader) until it has taken some.
 """
 
 from __future__ import annotations
@@ -117,10 +121,59 @@ class Collector:
     def malformed(self, worker: Worker, index: int, problem: str) -> str:
         return f"chunk {index}: worker {worker.label} sent a malformed result ({problem})"
 
-    def emit_ready(self, request: Request) -> None:
-        """Send every result that is next in document order; finish the request when all are out."""
+    def cache_get(self, key: str | None) -> CachedAudio | None:
+        state = self.state
+        if key is None or state.cache is None:
+            return None
+        cached = state.cache.get(key)
+        state.metrics.cache_events.labels("hit" if cached else "miss").inc()
+        if cached is not None:
+            state.metrics.chunks.labels("cached").inc()
+        return cached
+
+    def serve_cached(self, request: Request) -> None:
+        """Send what is next; answer the head of the request's queue from the cache, within its limit.
+
+        The first chunk the cache does not have stops it: that one goes to a worker (dispatch
+        takes only chunks the cache was asked for), and the ones after it are asked once it is gone.
+        """
+        budget = self.state.ahead_limit()  # chunks sent in one turn: the socket says between turns if it is full
+        while True:
+            budget -= self.emit_ready(request, budget)
+            if budget <= 0:
+                self.state.more_to_send = True  # the broker takes another turn at once
+                return
+            if not request.pending or len(request.results) >= self.state.ahead_limit():
+                return
+            index = request.pending[0]
+            job = request.jobs[index]
+            if job.looked_up:
+                return
+            job.looked_up = True
+            cached = self.cache_get(job.cache_key)
+            if cached is None:
+                return
+            request.pending.popleft()
+            request.results[index] = ChunkResult(
+                cached.pcm,
+                cached.sample_rate,
+                tuple(cached.meta.get("sentence_samples", [])),
+                str(cached.meta.get("phonemes", "")),
+                0.0,
+                0.0,
+                "cache",
+                True,
+            )
+
+    def emit_ready(self, request: Request, most: int | None = None) -> int:
+        """Send the results that are next in document order (at most ``most``), unless the
+        producer's queue is full; finish the request when all are out. Returns how many were sent."""
         state, metrics = self.state, self.state.metrics
-        while request.next_emit in request.results:
+        sent = 0
+        while request.next_emit in request.results and request.client not in state.blocked:
+            if most is not None and sent >= most:
+                break
+            sent += 1
             index = request.next_emit
             result = request.results.pop(index)
             chunk = request.jobs[index].chunk
@@ -156,6 +209,7 @@ class Collector:
             state.send(request.client, audio)
         if request.closed and request.next_emit == len(request.jobs):
             self._complete(request)
+        return sent
 
     def _complete(self, request: Request) -> None:
         state = self.state

@@ -15,12 +15,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from swtts.broker.scheduler.state import Request, State, Worker
 from swtts.protocol import Task, matching_voices
 
 
-def dispatch(state: State) -> None:
-    """Give queued chunks to free workers: least recently used worker, least served request."""
+def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
+    """Give queued chunks to free workers: least recently used worker, least served request.
+
+    ``serve_cached`` first answers what the cache has at the head of each queue, so only
+    chunks the cache lacks reach a worker (and a cached document needs no free worker).
+    """
+    for request in list(state.requests.values()):
+        serve_cached(request)
     free = sorted((w for w in state.workers.values() if w.has_room), key=lambda w: w.last_used)
     for worker in free:
         while worker.has_room:
@@ -42,6 +50,7 @@ def dispatch(state: State) -> None:
                 request.lead_host = worker.host if leads else None
             solo = leads or _alone(state, worker)
             state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo))
+            serve_cached(request)  # what follows may be in the cache
 
 
 def _alone(state: State, worker: Worker) -> bool:
@@ -72,9 +81,12 @@ def _idle_neighbours(state: State, worker: Worker) -> list[Worker] | None:
 
 def _next_request_for(state: State, worker: Worker) -> Request | None:
     best: Request | None = None
+    ahead = state.ahead_limit()
     for request in state.requests.values():
-        if not request.pending or not _speaks(worker, request):
+        if not request.pending or not _speaks(worker, request) or not request.jobs[request.pending[0]].looked_up:
             continue
+        if len(request.results) >= ahead:
+            continue  # it waits for its producer to take what is done
         if 0 in request.in_flight and request.lead_host is not None and request.lead_host == worker.host:
             continue  # its first chunk is being spoken on every core of this host
         if best is None or _turn(request) < _turn(best):

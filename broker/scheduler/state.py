@@ -19,6 +19,9 @@ from swtts.protocol import Message, Ready, SynthesisParams, VoiceDescription, Wo
 
 Outbox = list[tuple[bytes, list[bytes]]]
 
+AHEAD_CHUNKS = 4
+"""At least this many chunks of a request may be done ahead of what its producer has taken."""
+
 
 @dataclass
 class ChunkResult:
@@ -44,6 +47,7 @@ class Job:
     enqueued: float
     attempts: int = 0
     dispatched: float = 0.0
+    looked_up: bool = False  # the cache was asked (and had nothing): its turn is a worker's
 
 
 @dataclass
@@ -156,6 +160,8 @@ class State:
     requests: dict[str, Request] = field(default_factory=dict)
     workers: dict[bytes, Worker] = field(default_factory=dict)  # in the order they first said READY
     outbox: Outbox = field(default_factory=list)
+    blocked: set[bytes] = field(default_factory=set)  # peers whose outgoing queue is full (they read slowly)
+    more_to_send: bool = False  # a turn ended with audio ready to send: the next one comes at once
     audio_seconds_total: float = 0.0
 
     def send(self, peer: bytes, message: Message) -> None:
@@ -168,6 +174,12 @@ class State:
         for worker in self.workers.values():
             first.setdefault(worker.voice, worker.description)
         return {name: replace(voice, workers=counts[name]) for name, voice in first.items()}
+
+    def ahead_limit(self) -> int:
+        """Results a request may hold that its producer has not taken yet (done out of order, or
+        waiting for a slow reader): beyond this its chunks are neither dispatched nor read from
+        the cache, so the broker's memory follows this, not the document's length."""
+        return max(AHEAD_CHUNKS, len(self.workers))
 
     def worker_with(self, voice: str | None) -> Worker | None:
         """The longest-connected worker holding ``voice``."""
