@@ -11,6 +11,7 @@ import pytest
 
 from swtts.broker.cache import AudioCache, CachedAudio
 from swtts.broker.scheduler import Scheduler
+from swtts.broker.scheduler.state import OUT_OF_ORDER_FACTOR
 from swtts.config import Settings, load_settings
 from swtts.protocol import (
     Audio,
@@ -487,3 +488,18 @@ def test_synthesis_waits_for_a_blocked_producer_too() -> None:
     ahead = h.scheduler.state.ahead_limit()
     assert h.to(CLIENT, Audio) == [] and ahead <= len(request.results) <= ahead + 2  # (+ what was in flight)
     assert len(request.pending) > 0  # the rest is not dispatched while the producer cannot take it
+
+
+def test_a_long_chunk_in_progress_does_not_idle_the_other_workers() -> None:
+    """Results done out of order behind a long chunk are held (a bounded number), not refused work."""
+    h = Harness()
+    for worker in (b"w1", b"w2"):
+        h.handle(worker, ready())
+    h.handle(CLIENT, submit("r", " ".join([SENTENCES] * 5)))  # w1 takes chunk 0 and keeps it
+    for _ in range(30):
+        pending = [t for t in h.tasks(b"w2") if chunk(t) not in h.finished]
+        if not pending:
+            break
+        h.finish(b"w2", pending[0])
+    ahead = h.scheduler.state.ahead_limit()
+    assert len(h.scheduler.requests["r"].results) == ahead * OUT_OF_ORDER_FACTOR  # more than the blocked limit

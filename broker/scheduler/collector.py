@@ -143,7 +143,7 @@ class Collector:
             if budget <= 0:
                 self.state.more_to_send = True  # the broker takes another turn at once
                 return
-            if not request.pending or len(request.results) >= self.state.ahead_limit():
+            if not request.pending or self.state.holds_enough(request):
                 return
             index = request.pending[0]
             job = request.jobs[index]

@@ -81,11 +81,10 @@ def _idle_neighbours(state: State, worker: Worker) -> list[Worker] | None:
 
 def _next_request_for(state: State, worker: Worker) -> Request | None:
     best: Request | None = None
-    ahead = state.ahead_limit()
     for request in state.requests.values():
         if not request.pending or not _speaks(worker, request) or not request.jobs[request.pending[0]].looked_up:
             continue
-        if len(request.results) >= ahead:
+        if state.holds_enough(request):
             continue  # it waits for its producer to take what is done
         if 0 in request.in_flight and request.lead_host is not None and request.lead_host == worker.host:
             continue  # its first chunk is being spoken on every core of this host

@@ -21,6 +21,7 @@ Outbox = list[tuple[bytes, list[bytes]]]
 
 AHEAD_CHUNKS = 4
 """At least this many chunks of a request may be done ahead of what its producer has taken."""
+OUT_OF_ORDER_FACTOR = 4
 
 
 @dataclass
@@ -176,10 +177,17 @@ class State:
         return {name: replace(voice, workers=counts[name]) for name, voice in first.items()}
 
     def ahead_limit(self) -> int:
-        """Results a request may hold that its producer has not taken yet (done out of order, or
-        waiting for a slow reader): beyond this its chunks are neither dispatched nor read from
+        """Results a request may hold that its producer has not taken yet: beyond this, while its
+        producer's queue is full (a slow reader), its chunks are neither dispatched nor read from
         the cache, so the broker's memory follows this, not the document's length."""
         return max(AHEAD_CHUNKS, len(self.workers))
+
+    def holds_enough(self, request: Request) -> bool:
+        """Whether ``request`` holds as many results as it may: :meth:`ahead_limit` while its
+        producer is blocked, otherwise a few times that (results done out of order behind a long
+        chunk still in progress must not keep the other workers idle)."""
+        limit = self.ahead_limit() * (1 if request.client in self.blocked else OUT_OF_ORDER_FACTOR)
+        return len(request.results) >= limit
 
     def worker_with(self, voice: str | None) -> Worker | None:
         """The longest-connected worker holding ``voice``."""
