@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import numpy as np
-
 from swtts.client.results import AudioChunk
 from swtts.config import AssemblySettings
 from swtts.pipeline.assembly import Assembler, AudioFileWriter, OutputError, RawPcmWriter
@@ -27,7 +25,7 @@ class AudioWriter(Protocol):
     """What :func:`write_stream` writes through (AudioFileWriter, RawPcmWriter)."""
 
     def open(self, sample_rate: int) -> None: ...
-    def write(self, samples: np.ndarray) -> None: ...
+    def write_pcm(self, pcm: bytes) -> None: ...
     def commit(self) -> Path | None: ...
     def abort(self) -> None: ...
 
@@ -72,9 +70,9 @@ def write_stream(
             if not count:
                 sample_rate = chunk.sample_rate
                 writer.open(sample_rate)
-            samples = assembler.add(chunk)
-            writer.write(samples)
-            frames += samples.size
+            pcm = assembler.pcm(chunk)
+            writer.write_pcm(pcm)
+            frames += len(pcm) // chunk.sample_width
             count += 1
             if on_chunk is not None:
                 on_chunk(chunk)
