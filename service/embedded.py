@@ -70,6 +70,7 @@ class EmbeddedService:
         self._threads: list[threading.Thread] = []
         self._local: Worker | None = None
         self._stopping = threading.Event()
+        self._imported = threading.Event()
         self._error: BaseException | None = None
         self._clients: list[Client] = []
 
@@ -90,7 +91,7 @@ class EmbeddedService:
         """
         if self.pool is not None:
             return
-        if self.workers:
+        if self.workers and not self.in_process:  # (the in-process worker checks it at once, and says why)
             check_voice(self.settings.voice.model or None)
         try:
             self._folder = PrivateFolder("embedded")
@@ -101,6 +102,9 @@ class EmbeddedService:
             self.pool.start()
             if self.in_process:
                 self._spawn_thread(self._run_local_worker, "local-worker", threads)
+                # Its imports first, alone: the voice's session then loads (letting go of the GIL
+                # for much of it) while this thread imports the broker, instead of after both.
+                self._imported.wait(self.start_timeout_s)
         except BaseException:
             self.stop()
             raise
@@ -113,6 +117,8 @@ class EmbeddedService:
         """
         self.start_workers()
         try:
+            import swtts.client  # noqa: F401 - now, while the voice loads, not once it is ready
+
             self._spawn_thread(self._serve, "broker")
             self.wait_ready(self.workers if ready is None else ready)
         except BaseException:
@@ -151,13 +157,15 @@ class EmbeddedService:
 
     def _run_local_worker(self, threads: int) -> None:
         """A worker on this thread: the voice loads here while the broker starts on another."""
-        from swtts.workers.engine import Engine
-        from swtts.workers.worker import Worker
-
+        try:
+            from swtts.workers.engine import Engine
+            from swtts.workers.worker import Worker
+        finally:
+            self._imported.set()
         try:
             worker = Worker(Engine.from_settings(self.settings, threads), self.settings, self.endpoint)
         except VoiceLoadError as exc:
-            self._fail(str(exc))
+            self._error = self._error or exc  # raised to the caller as it is: the voice's own one line
             return
         except Exception as exc:
             LOGGER.exception("the in-process worker failed to start")

@@ -131,6 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if endpoint is None:
             service = _one_shot_service(settings, args, None if streaming else source)
             service.start_workers()  # first: their start-up overlaps everything below
+        _import_the_rest()
         writer = _writer(args.output)
         try:
             if service is None:
@@ -146,6 +147,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if service is not None:
             service.stop()
+
+
+def _import_the_rest() -> None:
+    """What speaking needs, imported while the voice loads rather than once it is ready."""
+    import swtts.cli.progress
+    import swtts.client.output  # noqa: F401
 
 
 def _embedded_only(args: argparse.Namespace) -> bool:
