@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 import tomllib
@@ -43,7 +44,8 @@ def make_swtts_importable(root: Path) -> Path | None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))
     importlib.invalidate_caches()
     if not _imports_from(root):
-        raise RuntimeError(f"the swtts shim in {shim} does not import {root}")
+        shutil.rmtree(shim, ignore_errors=True)
+        raise RuntimeError(f"a swtts shim does not import {root}: check [tool.setuptools.package-dir]")
     return shim
 
 
