@@ -118,19 +118,18 @@ def run(args: argparse.Namespace, phases: list[str], shim: Path | None) -> int:
         for position, name in enumerate(phases):
             remaining = sum(PHASE_SHARES[n] for n in phases[position:])
             limit = (end - time.time()) * PHASE_SHARES[name] / remaining
-            if limit < MIN_PHASE_S:
-                results["phases"][name] = {"status": "skipped", "error": f"only {limit:.0f} s left"}
-                continue
-            results["phases"][name] = {"status": "interrupted", "limit_s": limit}
-            try:
-                results["phases"][name] = run_phase(args, name, limit, scratch)
-            finally:  # a run stopped from outside (SIGTERM) still keeps what this phase had written
-                phase_file = out / "phases" / f"{name}.json"
-                results[name] = json.loads(phase_file.read_text()) if phase_file.exists() else {}
-                results["meta"]["wall_s"] = time.time() - started
-                render(results, out, None)
+            results["phases"][name] = {"status": "skipped", "limit_s": limit, "error": f"only {limit:.0f} s left"}
+            if limit >= MIN_PHASE_S:
+                results["phases"][name] = {"status": "interrupted", "limit_s": limit}
+                try:
+                    results["phases"][name] = run_phase(args, name, limit, scratch)
+                finally:  # a run stopped from outside (SIGTERM) still keeps what this phase had written
+                    phase_file = out / "phases" / f"{name}.json"
+                    results[name] = json.loads(phase_file.read_text()) if phase_file.exists() else {}
+                    results["meta"]["wall_s"] = time.time() - started
+                    render(results, out, None)
             info = results["phases"][name]
-            detail = gpu_report.summary(name, results)
+            detail = gpu_report.summary(name, results) if name in results else ""
             say(started, f"{name:<8} {info['status']:<9} {info.get('wall_s', 0):5.0f}/{limit:3.0f} s  {detail}")
             if info.get("error"):
                 say(started, f"{name:<8} error: {info['error']}")
@@ -165,7 +164,9 @@ def run_phase(args: argparse.Namespace, name: str, limit: float, scratch: Path) 
         error = json.loads((args.out / "phases" / f"{name}.json").read_text()).get("error")
     except (OSError, ValueError):
         error = None
-    if status != "ok":
+    if status == "timed out":
+        info["error"] = f"killed at its {limit:.0f} s limit" + (f" after: {error}" if error else "")
+    elif status != "ok":
         info["error"] = error or _last_line(log)
     return info
 

@@ -20,6 +20,7 @@ def markdown(results: Results) -> str:
     lines += _pipelines("GPU", results.get("gpu") or {}, scaling=False)
     lines += _pipelines("CPU", results.get("cpu") or {}, scaling=True)
     lines += _baseline(results.get("baseline") or {})
+    lines += _notes((results.get("env") or {}).get("plan") or {})
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -232,6 +233,23 @@ def _baseline(data: Results) -> list[str]:
     if providers:
         lines += ["", "In-process PiperVoice providers: " + "; ".join(f"{k[10:]}: {v}" for k, v in providers.items())]
     return [*lines, ""]
+
+
+def _notes(plan: Results) -> list[str]:
+    if not plan:
+        return []
+    return [
+        f"Settings: GPU pipelines `voice.gpu_mem_limit_mb = {plan.get('gpu_mem_limit_mb')}` per worker and "
+        "onnxruntime threads = cores ÷ workers; CPU pipelines `voice.threads = 1` (one single-threaded worker per "
+        "core) with the default solo session; every pipeline of a phase is up at once, only the measured one busy. "
+        f"Article {plan.get('article_chars')} characters, check text {plan.get('check_text_chars')}. Load test: "
+        f"{plan.get('gpu_producers')} producers on every GPU pipeline for up to {plan.get('gpu_load_s')} s, 2 per "
+        f"worker on the CPU for up to {plan.get('cpu_load_s')} s. *Chunks by group size*: chunks spoken in a group "
+        "of k chunks (k = 1: alone, sentence by sentence; k > 1: one padded forward pass over the group's "
+        "sentences, at most `voice.batch_max_size` rows), from the broker's status. Repeats are cut to the time "
+        "each phase had: n is what ran.",
+        "",
+    ]
 
 
 # ----- formatting -----------------------------------------------------------------------------
