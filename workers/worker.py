@@ -197,14 +197,15 @@ class Worker:
         """The answer to each task, shortest first, each group sent as soon as its pass is done.
 
         Gathered tasks are sorted by length and cut into groups of at most ``capacity``
-        sentences, so similar lengths share a forward pass (little padding) and a document's
-        short first chunk is never held back by its long neighbours.
+        sentences, so similar lengths share a forward pass (little padding). A document's
+        first chunk (index 0) goes first and alone: its audio is the request's first audio,
+        and must not wait for a padded pass over its neighbours.
         """
         group: list[Task] = []
         rows = 0
-        for task in sorted(tasks, key=lambda t: len(t.text)):
+        for task in sorted(tasks, key=lambda t: (t.index != 0, len(t.text))):
             sentences = max(1, len(sentence_spans(task.text)))
-            if group and rows + sentences > self.capacity:
+            if group and (rows + sentences > self.capacity or group[-1].index == 0):
                 yield from self._run_group(group)
                 group, rows = [], 0
             group.append(task)
@@ -214,7 +215,7 @@ class Worker:
 
     def _run_group(self, group: list[Task]) -> Iterator[Result | Failed]:
         try:
-            if len(group) > 1:
+            if self.engine.batching:  # also one chunk: its sentences share padded passes
                 results = self.engine.synthesize_batch([(t.text, t.params) for t in group], self.capacity)
             else:
                 results = [self.engine.synthesize(group[0].text, group[0].params, group[0].solo)]
