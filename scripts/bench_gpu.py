@@ -60,6 +60,11 @@ def main() -> int:
     parser.add_argument("--device", default="cuda:0", help="device of the GPU phases (default cuda:0)")
     parser.add_argument("--phases", default=",".join(PHASE_SHARES), help="comma-separated subset, in run order")
     parser.add_argument("--rehearse", action="store_true", help="device cpu and small sizes (a CPU-only machine)")
+    parser.add_argument(
+        "--follow-up",
+        action="store_true",
+        help="a second, shorter run: batching-on GPU pipelines (and 4 workers off), fewer rounds, every load test",
+    )
     parser.add_argument("--report-from", type=Path, help="render the markdown of an earlier run's gpu_results.json")
     parser.add_argument("--output", type=Path, help="also replace the gpu section of this markdown file")
     parser.add_argument("--phase", choices=list(PHASE_SHARES), help=argparse.SUPPRESS)
@@ -105,6 +110,7 @@ def run(args: argparse.Namespace, phases: list[str], shim: Path | None) -> int:
             "budget_s": args.budget_s,
             "device": args.device,
             "rehearse": args.rehearse,
+            "follow_up": args.follow_up,
             "swtts_from": f"shim {shim}" if shim else "installed",
         },
         "phases": {},
@@ -146,6 +152,7 @@ def run_phase(args: argparse.Namespace, name: str, limit: float, scratch: Path) 
     command = [sys.executable, str(Path(__file__).resolve()), "--phase", name, "--out", str(args.out)]
     command += ["--deadline", str(started + limit - TEARDOWN_S[name]), "--scratch", str(scratch)]
     command += ["--device", args.device] + (["--rehearse"] if args.rehearse else [])
+    command += ["--follow-up"] if args.follow_up else []
     log = args.out / "logs" / f"{name}.log"
     with open(log, "wb") as handle:
         child = subprocess.Popen(
@@ -182,7 +189,10 @@ def run_child(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     phases = {"env": phase_env, "engine": phase_engine, "gpu": phase_gpu, "cpu": phase_cpu, "baseline": phase_baseline}
     phase = Phase(
-        make_plan(args.device, args.rehearse), args.deadline, args.out / "phases" / f"{args.phase}.json", args.scratch
+        make_plan(args.device, args.rehearse, args.follow_up),
+        args.deadline,
+        args.out / "phases" / f"{args.phase}.json",
+        args.scratch,
     )
     phase.put("started", time.time())
     try:

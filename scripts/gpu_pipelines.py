@@ -39,12 +39,12 @@ from scripts.bench import (
 )
 from scripts.gpu_phases import (
     BATCH_TOLERANCE,
-    SAME_AUDIO_CORRELATION,
     Phase,
     compare_chunks,
     nvidia_smi,
     rms_dbfs,
     rounds_until,
+    same_speech,
 )
 from scripts.loadtest import run_setting
 from swtts.client import Client, SynthesisOptions
@@ -187,7 +187,8 @@ def _check_audio(phase: Phase, pipelines: list[Pipeline], gpu_phase: bool) -> di
         off = next((p for p in pipelines if p.batching == "off" and p.workers == on.workers), None)
         if off is not None:
             pair = compare_chunks(rendered[on.label][0], rendered[off.label][0])
-            pair["pass"] = pair["same_lengths"] and pair["max_body_diff"] <= BATCH_TOLERANCE
+            pair["pass_cpu_rule"] = pair["same_lengths"] and pair["max_body_diff"] <= BATCH_TOLERANCE
+            pair["pass"] = same_speech(pair, frames_apart=len(rendered[on.label][0]))
             pairs[f"{on.workers} worker(s)"] = pair
     check["batching_on_vs_off"] = pairs
     single = next((p for p in pipelines if p.workers == 1 and p.batching != "on"), None)
@@ -198,7 +199,7 @@ def _check_audio(phase: Phase, pipelines: list[Pipeline], gpu_phase: bool) -> di
         with np.load(reference) as saved:
             gpu_chunks = [saved[f"arr_{index}"] for index in range(len(saved.files))]
         versus = compare_chunks(gpu_chunks, rendered[single.label][0])
-        versus["pass"] = versus["same_lengths"] and versus["correlation"] >= SAME_AUDIO_CORRELATION
+        versus["pass"] = same_speech(versus, frames_apart=len(gpu_chunks))
         check["gpu_vs_cpu"] = versus
     check["sample_rate"] = sample_rate
     return check

@@ -424,3 +424,13 @@ def test_voices_lists_each_voice_once_with_its_worker_count() -> None:
         ("fr_FR-a-medium", "fr_FR", 2),
         ("en_US-lessac-high", "en_US", 1),
     ]
+
+
+def test_batching_workers_share_a_document_instead_of_one_taking_every_slot() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(capacity=4, host="a"))
+    h.handle(b"w2", ready(capacity=4, host="b"))
+    text = " ".join(f"Sentence number {n} is here." for n in range(4))
+    h.handle(CLIENT, submit("r", text, first_chunk_chars=None))
+    counts = sorted(len(h.tasks(worker)) for worker in (b"w1", b"w2"))
+    assert sum(counts) == 4 and counts == [2, 2], counts

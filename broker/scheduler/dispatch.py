@@ -1,7 +1,9 @@
 """Dispatch policy: which queued chunk goes to which free worker, and whether it runs solo.
 
 - **Load balancing**: a chunk goes only to a worker with free capacity (it said READY or
-  returned a result), least recently used first, so a slow chunk never blocks the others.
+  returned a result), the least loaded first (fewest chunks in flight, then least recently
+  used), one chunk at a time, so a slow chunk never blocks the others and a batching worker
+  never hoards chunks an idle neighbour could speak.
 - **Fairness**: a free worker takes the next chunk of the request with the fewest chunks in
   flight, then the one served longest ago, so requests interleave and a short reply never
   waits behind a long article.
@@ -20,28 +22,37 @@ from swtts.protocol import Task, matching_voices
 
 
 def dispatch(state: State) -> None:
-    """Give queued chunks to free workers: least recently used worker, least served request."""
-    free = sorted((w for w in state.workers.values() if w.has_room), key=lambda w: w.last_used)
-    for worker in free:
-        while worker.has_room:
-            request = _next_request_for(state, worker)
-            if request is None:
-                break
-            index = request.pending.popleft()
-            job = request.jobs[index]
-            now = state.clock()
-            job.attempts += 1
-            job.dispatched = now
-            request.in_flight.add(index)
-            request.last_dispatch = now
-            request.workers_used.add(worker.label)
-            worker.in_flight.add((request.id, index))
-            worker.last_used = now
-            leads = _leads(state, worker, request, index)
-            if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
-                request.lead_host = worker.host if leads else None
-            solo = leads or _alone(state, worker)
-            state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo))
+    """Give queued chunks to free workers one at a time, least loaded worker first.
+
+    The least loaded worker has the fewest chunks in flight, then was used longest ago. One
+    chunk per turn matters for batching workers (capacity > 1): filling one worker's every
+    slot before the next left a GPU's other workers idle while one padded all the passes.
+    """
+    declined: set[bytes] = set()
+    while True:
+        free = [w for w in state.workers.values() if w.has_room and w.identity not in declined]
+        if not free:
+            return
+        worker = min(free, key=lambda w: (len(w.in_flight), w.last_used))
+        request = _next_request_for(state, worker)
+        if request is None:
+            declined.add(worker.identity)
+            continue
+        index = request.pending.popleft()
+        job = request.jobs[index]
+        now = state.clock()
+        job.attempts += 1
+        job.dispatched = now
+        request.in_flight.add(index)
+        request.last_dispatch = now
+        request.workers_used.add(worker.label)
+        worker.in_flight.add((request.id, index))
+        worker.last_used = now
+        leads = _leads(state, worker, request, index)
+        if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
+            request.lead_host = worker.host if leads else None
+        solo = leads or _alone(state, worker)
+        state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo))
 
 
 def _alone(state: State, worker: Worker) -> bool:
