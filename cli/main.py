@@ -1,4 +1,4 @@
-"""The ``swtts`` command line: say, serve, worker, ping, status, cache, keys."""
+"""The ``swtts`` command line: say, serve, worker, wyoming, ping, status, cache, keys."""
 
 from __future__ import annotations
 
@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0 = none)")
     serve.add_argument("--no-cache", action="store_true")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    serve.add_argument(
+        "--wyoming", nargs="?", const="", metavar="URI", help="also serve Wyoming TTS (default URI from [wyoming])"
+    )
     serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     common(serve)
     voice(serve)
@@ -123,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     common(worker)
     voice(worker)
     worker.set_defaults(handler=_cmd_worker)
+
+    wyoming = commands.add_parser("wyoming", help="Wyoming TTS server (Home Assistant) in front of a running broker")
+    wyoming.add_argument("--uri", help="tcp://HOST:PORT or unix://PATH to serve (default from [wyoming])")
+    wyoming.add_argument("--connect", help="broker endpoint, e.g. tcp://HOST:5555")
+    wyoming.add_argument("--zeroconf", nargs="?", const="swtts", metavar="NAME", help="announce over zeroconf")
+    common(wyoming)
+    wyoming.set_defaults(handler=_cmd_wyoming)
 
     ping = commands.add_parser("ping", help="exit 0 once the broker answers with at least one ready worker")
     ping.add_argument("--connect")
@@ -264,12 +274,21 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         use_cache=False if args.no_cache else None,
         log_level=args.log_level.upper(),
         parent_pid=args.parent_pid,
+        wyoming_uri=args.wyoming,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: supervisor.stop())
     if args.parent_pid is None:
         print(f"swtts: serving on {supervisor.endpoint} with {supervisor.count} local worker(s)", file=sys.stderr)
     supervisor.run()
+    return 0
+
+
+def _cmd_wyoming(args: argparse.Namespace, settings: Settings) -> int:
+    from swtts.gateways.wyoming import WyomingGateway, run_gateway
+
+    gateway = WyomingGateway(settings, settings.service.endpoint, args.uri, args.zeroconf)
+    run_gateway(gateway, lambda: print(f"swtts: Wyoming server on {gateway.uri}", file=sys.stderr))
     return 0
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "StreamSettings",
     "SynthesisSettings",
     "VoiceSettings",
+    "WyomingSettings",
     "dump_settings",
     "load_settings",
 ]
@@ -133,6 +134,19 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class WyomingSettings:
+    uri: str = "tcp://127.0.0.1:10200"
+    allow_remote: bool = False
+    zeroconf: str = ""
+    voices_file: str = ""
+    use_cache: bool = True
+    samples_per_chunk: int = 1024
+    write_timeout_s: float = 10.0
+    write_buffer_bytes: int = 262144
+    voices_max_age_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
@@ -143,6 +157,7 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
 
     def override(self, **changes: Any) -> Settings:
         """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped."""
