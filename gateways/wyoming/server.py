@@ -12,8 +12,10 @@ is refused unless ``[wyoming] allow_remote`` says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -94,7 +96,8 @@ class WyomingGateway:
         try:
             await server.start(self._handler)
         except OSError as exc:
-            raise GatewayError(f"cannot serve Wyoming on {self.uri}: {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise GatewayError(f"cannot serve Wyoming on {self.uri}: {reason}") from None
         try:
             if self.zeroconf_name:
                 await self._announce(server)
@@ -112,7 +115,8 @@ class WyomingGateway:
         """Stop serving; safe from any thread and from signal handlers."""
         self._stop_requested.set()
         if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self._loop.call_soon_threadsafe(self._stopping.set)
 
     def _handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> WyomingHandler:
         max_chars = self.settings.service.max_text_chars
