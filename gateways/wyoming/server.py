@@ -135,7 +135,7 @@ class WyomingGateway:
 
     async def _warn_if_no_broker(self) -> None:
         try:
-            await self.catalog.voices(max_age_s=0)
+            await self.catalog.voices()
         except SpeechError as exc:
             LOGGER.warning("the broker does not answer yet (%s); Wyoming requests fail until it does", exc.text)
 

