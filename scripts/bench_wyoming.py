@@ -227,7 +227,8 @@ def main() -> int:
                 server.process.wait(timeout=30)
     load_after = os.getloadavg()
 
-    bench = f"{args.bench_venv}/bin/wyoming-bench tts 127.0.0.1:PORT --mode both --texts-dir DIR --rounds 1 --warmup 0 --no-unique --timeout {args.timeout:g} -v"
+    shown_venv = os.path.relpath(args.bench_venv, ROOT)
+    bench = f"{shown_venv}/bin/wyoming-bench tts 127.0.0.1:PORT --mode both --texts-dir DIR --rounds 1 --warmup 0 --no-unique --timeout {args.timeout:g} -v"
     body = "\n\n".join(
         [
             machine_line(),
