@@ -50,12 +50,13 @@ from piper import PiperVoice, SynthesisConfig  # noqa: E402
 from piper.config import PiperConfig  # noqa: E402
 
 from scripts.report import machine_line, replace_section  # noqa: E402
-from swtts.client import Client  # noqa: E402
+from swtts.client import Client, SynthesisOptions  # noqa: E402
 from swtts.config import Settings, load_settings  # noqa: E402
 from swtts.pipeline.chunker import sentence_spans  # noqa: E402
-from swtts.protocol import SynthesisParams  # noqa: E402
+from swtts.protocol import SynthesisParams, WorkerState  # noqa: E402
 from swtts.service import EmbeddedService  # noqa: E402
-from swtts.workers.engine import Engine, cuda_available  # noqa: E402
+from swtts.workers.engine import Engine  # noqa: E402
+from swtts.workers.session import cuda_available  # noqa: E402
 
 SHORT = "Hello there, how can I help you today?"
 ARTICLE = (ROOT / "samples" / "article.txt").read_text(encoding="utf-8")
@@ -166,14 +167,14 @@ def engine_short(engine: Engine) -> float:
 
 def pipeline_short(client: Client) -> tuple[float, float]:
     started = time.perf_counter()
-    result = client.synthesize(SHORT, use_cache=False)
+    result = client.synthesize(SHORT, SynthesisOptions(use_cache=False))
     return (time.perf_counter() - started) * 1000, sum(chunk.synth_ms for chunk in result.chunks)
 
 
 def pipeline_article(client: Client) -> Run:
     """Wall time includes assembly; audio is synthesized speech (pauses inserted by assembly excluded)."""
     started = time.perf_counter()
-    result = client.synthesize(ARTICLE, use_cache=False)
+    result = client.synthesize(ARTICLE, SynthesisOptions(use_cache=False))
     wall = time.perf_counter() - started
     audio = sum(chunk.duration_s for chunk in result.chunks)
     return Run(wall, audio, result.chunks[0].received_ms / 1000)
@@ -182,7 +183,8 @@ def pipeline_article(client: Client) -> Run:
 def warm_up(client: Client) -> None:
     """Give every worker a first chunk so no timed run pays onnxruntime's first-run cost."""
     client.synthesize(
-        ARTICLE[:800], use_cache=False, max_chunk_chars=WARMUP_CHUNK_CHARS, first_chunk_chars=WARMUP_CHUNK_CHARS
+        ARTICLE[:800],
+        SynthesisOptions(use_cache=False, max_chunk_chars=WARMUP_CHUNK_CHARS, first_chunk_chars=WARMUP_CHUNK_CHARS),
     )
 
 
@@ -305,15 +307,15 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
         assert service.process is not None
         broker = service.process.pid
         lines.append(f"| broker (pipeline, {count} worker(s)) | {broker} | | {fmt_mib(peak_rss_mib(broker))} | | | | |")
-        for worker in client.status()["workers"]:
-            if worker.get("state") == "dead":
+        for worker in client.status().workers:
+            if worker.state is WorkerState.DEAD:
                 continue
-            pid = int(str(worker["worker"]).rpartition(":")[2])
+            pid = int(worker.worker.rpartition(":")[2])
             used = gpu_memory.get(pid, "not listed") if gpu else "n/a"
-            batches = ", ".join(f"{size}: {n}" for size, n in worker["batch_sizes"].items()) or "-"
+            batches = ", ".join(f"{size}: {n}" for size, n in worker.batch_sizes.items()) or "-"
             lines.append(
-                f"| worker {worker['worker']} (pipeline, {count} worker(s)) | {pid} | {worker['device']}"
-                f" | {fmt_mib(peak_rss_mib(pid))} | {used} | {worker['chunks_done']} | {worker['solo_chunks']} | {batches} |"
+                f"| worker {worker.worker} (pipeline, {count} worker(s)) | {pid} | {worker.device}"
+                f" | {fmt_mib(peak_rss_mib(pid))} | {used} | {worker.chunks_done} | {worker.solo_chunks} | {batches} |"
             )
     for pid in pool_pids:
         lines.append(f"| pool process (2b), one PiperVoice | {pid} | cpu | {fmt_mib(peak_rss_mib(pid))} | n/a | | | |")

@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench import ARTICLE, percentile, warm_up, worker_counts
 from scripts.report import machine_line, replace_section
-from swtts.client import Client, TTSError
+from swtts.client import Client, SynthesisOptions, TTSError
 from swtts.config import Settings, load_settings
+from swtts.protocol import WorkerState
 from swtts.service import EmbeddedService, threads_per_worker, worker_command
 
 SHORT_REPLIES = (
@@ -108,7 +109,7 @@ def produce(endpoint: str, settings: Settings, seed: int, stop_at: float) -> lis
             first: float | None = None
             audio = 0.0
             try:
-                for chunk in client.stream(text, use_cache=False, deadline_s=REQUEST_DEADLINE_S):
+                for chunk in client.stream(text, SynthesisOptions(use_cache=False, deadline_s=REQUEST_DEADLINE_S)):
                     first = chunk.received_ms if first is None else first
                     audio += chunk.duration_s
             except TTSError as exc:
@@ -169,8 +170,8 @@ def joined_over_tcp(settings: Settings, count: int) -> Iterator[EmbeddedService]
 
 def describe_workers(client: Client) -> str:
     """Live workers of a running service, e.g. ``3 (hostA: 2, hostB: 1)``."""
-    live = [w for w in client.status()["workers"] if w.get("state") != "dead"]
-    hosts = Counter(str(w["worker"]).rpartition(":")[0] for w in live)
+    live = [w for w in client.status().workers if w.state is not WorkerState.DEAD]
+    hosts = Counter(w.worker.rpartition(":")[0] for w in live)
     return f"{len(live)} ({', '.join(f'{host}: {n}' for host, n in sorted(hosts.items()))})"
 
 

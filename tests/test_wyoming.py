@@ -31,9 +31,10 @@ from wyoming.ping import Ping
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 import swtts
-from swtts.client import Client
+from swtts.client import Client, SynthesisOptions
+from swtts.protocol import QueueStatus
 from tests.conftest import ARTICLE, REPO, free_port
-from tests.test_streaming import live_chunks_done, odd_pieces, wait_for_idle
+from tests.test_streaming import live, live_chunks_done, odd_pieces, wait_for_idle
 from tests.test_voices import french_voice  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
@@ -146,7 +147,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def _ready(client: Client) -> bool:
     with contextlib.suppress(swtts.TTSError):
-        return int(client.ping(timeout_s=1.0)["ready"]) >= 2
+        return client.ping(timeout_s=1.0).ready >= 2
     return False
 
 
@@ -216,11 +217,11 @@ def test_voices_follow_the_workers_and_a_language_picks_the_voice(served: Served
     assert voices == {JOE: ["en_US"], "fr_FR-test-medium": ["fr_FR"]}
 
     with Client(served.broker) as client:
-        before = {w["id"]: w["chunks_done"] for w in client.status()["workers"]}
+        before = {w.worker: w.chunks_done for w in client.status().workers}
         answer = talk(served.port, Synthesize("Bonjour à tous.", SynthesizeVoice(language="fr")).event())
-        after = client.status()["workers"]
+        after = client.status().workers
     assert_one_audio_response(answer)
-    spoke = {w["voice"] for w in after if w["chunks_done"] > before.get(w["id"], 0)}
+    spoke = {w.voice for w in after if w.chunks_done > before.get(w.worker, 0)}
     assert spoke == {"fr_FR-test-medium"}
 
     assert stop(worker) == 0
@@ -238,7 +239,7 @@ def test_synthesize_is_one_audio_response_as_the_client_hears_it(served: Served)
     assert_one_audio_response(answer)
     assert [c.timestamp for c in answer.chunks] == sorted(c.timestamp or 0 for c in answer.chunks)
     with Client(served.broker) as client:
-        plain = client.synthesize(PARAGRAPH, use_cache=False, noise_scale=0.0, noise_w=0.0)
+        plain = client.synthesize(PARAGRAPH, SynthesisOptions(use_cache=False, noise_scale=0.0, noise_w=0.0))
     assert answer.seconds == pytest.approx(plain.duration_s, rel=0.02)
 
 
@@ -323,9 +324,9 @@ def test_a_client_that_leaves_mid_answer_is_cancelled_at_the_broker(served: Serv
         first = asyncio.run(leave_after_first_audio())
         after = wait_for_idle(client)
     assert first.types == ["audio-start", "audio-chunk"]
-    assert after["queue"] == {"requests": 0, "pending_chunks": 0, "in_flight_chunks": 0}
+    assert after.queue == QueueStatus(requests=0, pending_chunks=0, in_flight_chunks=0)
     assert cancelled(served) == cancelled_before + 1
-    capacity = sum(w["capacity"] for w in before["workers"] if w["state"] != "dead")
+    capacity = sum(w.capacity for w in live(before))
     assert live_chunks_done(after) - live_chunks_done(before) <= 1 + 2 * capacity  # of about 60
 
 
@@ -345,7 +346,7 @@ def test_a_client_that_never_reads_is_dropped_and_its_request_cancelled(served: 
             with contextlib.suppress(ConnectionResetError):
                 while peer.recv(1 << 20):
                     pass  # what was queued before the drop, then the end
-        assert wait_for_idle(client)["queue"]["requests"] == 0
+        assert wait_for_idle(client).queue.requests == 0
     assert describe(served.port).tts[0].name == "swtts"
 
 

@@ -35,16 +35,22 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
 
+from swtts.client import InvalidRequestError, TTSError
 from swtts.config import WyomingSettings
-from swtts.gateways.wyoming.speech import Failure, SpeechBackend, SpeechError, SpeechRequest
-from swtts.gateways.wyoming.voices import PROGRAM_NAME, RequestError, VoiceCatalog
+from swtts.gateways.wyoming.speech import SpeechBackend, SpeechRequest
+from swtts.gateways.wyoming.voices import PROGRAM_NAME, VoiceCatalog
 from swtts.protocol import ErrorCode
 
 LOGGER = logging.getLogger(__name__)
 
 
-class BadEvent(Failure):
+class BadEvent(Exception):
     """An event this server cannot act on; answered with ``error``, the connection stays."""
+
+    def __init__(self, code: ErrorCode, text: str) -> None:
+        super().__init__(f"{text} [{code.value}]")
+        self.code = code
+        self.text = text
 
 
 class _TextStream:
@@ -58,8 +64,8 @@ class _TextStream:
     def put(self, text: str) -> None:
         self._chars += len(text)
         if self._chars > self._max_chars:
-            raise RequestError(
-                ErrorCode.TOO_LONG.value, f"the streamed text passed the limit of {self._max_chars} characters"
+            raise InvalidRequestError(
+                f"the streamed text passed the limit of {self._max_chars} characters", ErrorCode.TOO_LONG
             )
         self._queue.put_nowait(text)
 
@@ -121,8 +127,8 @@ class WyomingHandler(AsyncEventHandler):
         except BadEvent as exc:
             LOGGER.info("Wyoming client %s: %s", self._peer, exc.text)
             await self._send_error(exc.code, exc.text)
-        except (RequestError, SpeechError) as exc:
-            await self._fail(exc.code, exc.text)
+        except TTSError as exc:
+            await self._fail(exc.code, exc.message)
             return False
         return True
 
@@ -201,9 +207,9 @@ class WyomingHandler(AsyncEventHandler):
                 await self.write_event(AudioStop(timestamp=sent_ms).event())
             if streaming:
                 await self.write_event(SynthesizeStopped().event())
-        except SpeechError as exc:
+        except TTSError as exc:
             if exc.code != ErrorCode.EMPTY_TEXT:
-                await self._fail(exc.code, exc.text)
+                await self._fail(exc.code, exc.message)
             elif streaming:  # nothing to say: an empty answer, as wyoming-piper gives
                 await self.write_event(SynthesizeStopped().event())
             else:
@@ -229,13 +235,13 @@ class WyomingHandler(AsyncEventHandler):
                     samples += len(piece) // frame
         return samples * 1000 // rate if audio_format is not None else None
 
-    async def _send_error(self, code: str, text: str) -> None:
+    async def _send_error(self, code: ErrorCode, text: str) -> None:
         with contextlib.suppress(ConnectionError):
-            await self.write_event(Error(text=text, code=code).event())
+            await self.write_event(Error(text=text, code=code.value).event())
 
-    async def _fail(self, code: str, text: str) -> None:
+    async def _fail(self, code: ErrorCode, text: str) -> None:
         """A request failed: say why, then close the connection."""
-        LOGGER.info("Wyoming client %s: request failed: %s [%s]", self._peer, text, code)
+        LOGGER.info("Wyoming client %s: request failed: %s [%s]", self._peer, text, code.value)
         await self._send_error(code, text)
         await self.stop()
 

@@ -1,0 +1,10 @@
+"""One module per subcommand: ``register(subparsers)`` adds its flags, ``run(args, settings)`` does it.
+
+A new subcommand is a new module here plus one entry in :data:`COMMANDS` (the order of ``--help``).
+"""
+
+from swtts.cli.commands import cache, keys, ping, say, serve, status, worker, wyoming
+
+COMMANDS = (say, serve, worker, wyoming, ping, status, cache, keys)
+
+__all__ = ["COMMANDS"]
