@@ -99,7 +99,7 @@ def start_swtts(folder: Path, workers: int | None) -> Server:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             with contextlib.suppress(TTSError):
-                if client.ping(timeout_s=1.0)["ready"] >= (workers or os.cpu_count() or 1):
+                if client.ping(timeout_s=1.0).ready >= (workers or os.cpu_count() or 1):
                     break
             time.sleep(0.2)
     wait_for_port(port, process)
