@@ -25,6 +25,7 @@ from swtts.config.rules import (
     PORT,
     POSITIVE,
     VOICE_OWN,
+    WYOMING_URI,
     ConfigError,
     Section,
     base_type,
@@ -45,6 +46,7 @@ __all__ = [
     "StreamSettings",
     "SynthesisSettings",
     "VoiceSettings",
+    "WyomingSettings",
     "dump_settings",
     "load_settings",
     "parse_text",
@@ -174,6 +176,21 @@ class SecuritySettings(Section):
 
 
 @dataclass(frozen=True)
+class WyomingSettings(Section):
+    section: ClassVar[str] = "wyoming"
+
+    uri: str = setting("tcp://127.0.0.1:10200", **WYOMING_URI)
+    allow_remote: bool = setting(False)
+    zeroconf: str = setting("")
+    voices_file: str = setting("")
+    use_cache: bool = setting(True)
+    samples_per_chunk: int = setting(1024, low=1)
+    write_timeout_s: float = setting(10.0, **POSITIVE)
+    write_buffer_bytes: int = setting(262144, low=1)
+    voices_max_age_s: float = setting(5.0, low=0)
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
@@ -184,6 +201,7 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
 
     def override(self, **changes: Any) -> Settings:
         """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped.

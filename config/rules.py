@@ -50,17 +50,26 @@ def setting(default: Any, **rule: Any) -> Any:
     return field(default=default, metadata={"rule": Rule(**rule)})
 
 
-def _is_endpoint(text: str) -> bool:
+def _is_address(text: str, paths: tuple[str, ...], any_port: bool) -> bool:
+    """``tcp://HOST:PORT`` (``*`` for the port if ``any_port``), or a scheme of ``paths`` with a path."""
     scheme, separator, address = text.partition("://")
     if not separator or not address:
         return False
-    if scheme in ("ipc", "inproc"):
+    if scheme in paths:
         return True
     host, colon, port = address.rpartition(":")
-    return scheme == "tcp" and bool(colon and host) and (port == "*" or (port.isdigit() and 1 <= int(port) <= 65535))
+    in_range = port.isdigit() and 1 <= int(port) <= 65535
+    return scheme == "tcp" and bool(colon and host) and (in_range or (any_port and port == "*"))
 
 
-ENDPOINT = {"shape": _is_endpoint, "described": "tcp://HOST:PORT (port 1-65535), ipc://PATH or inproc://NAME"}
+ENDPOINT = {
+    "shape": lambda text: _is_address(text, ("ipc", "inproc"), any_port=True),
+    "described": "tcp://HOST:PORT (port 1-65535), ipc://PATH or inproc://NAME",
+}
+WYOMING_URI = {
+    "shape": lambda text: _is_address(text, ("unix",), any_port=False),
+    "described": "tcp://HOST:PORT (port 1-65535) or unix://PATH",
+}
 POSITIVE = {"low": 0, "above": True}
 PORT = {"low": 1, "high": 65535}
 VOICE_OWN = {"word": "voice", "word_means": "the voice's own value"}

@@ -49,7 +49,7 @@ from swtts.protocol.requests import (
     Submit,
 )
 from swtts.protocol.status import CacheStats, QueueStatus, WorkerState, WorkerStatus
-from swtts.protocol.voices import DEFAULT_VOICE, VoiceDescription, matching_voices, voice_name
+from swtts.protocol.voices import DEFAULT_VOICE, VoiceDescription, choose_voice, matching_voices, voice_name
 from swtts.protocol.work import Disconnect, Failed, Heartbeat, Ready, Result, Task
 
 __all__ = [
@@ -102,6 +102,7 @@ __all__ = [
     "WorkerState",
     "WorkerStatus",
     "check_text",
+    "choose_voice",
     "decode",
     "error_class",
     "matching_voices",

@@ -75,3 +75,10 @@ def matching_voices(query: str, voices: Iterable[VoiceDescription]) -> list[Voic
             return named
     tag = _normal_tag(query)
     return [voice for voice in voices if tag in voice.language_tags()]
+
+
+def choose_voice(query: str | None, voices: Iterable[VoiceDescription], default: str) -> VoiceDescription | None:
+    """The voice a request's ``voice`` gets: of the voices it means (every voice for None), the
+    ``default`` voice if it is one of them, else the first; None when it means none."""
+    candidates = list(voices) if query is None else matching_voices(query, voices)
+    return next((voice for voice in candidates if voice.name == default), candidates[0] if candidates else None)

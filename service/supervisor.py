@@ -22,11 +22,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swtts.broker.broker import Broker
 from swtts.config import Settings, dump_settings
 from swtts.workers.parent import parent_alive
 from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE, VoiceLoadError, check_voice
+
+if TYPE_CHECKING:
+    from swtts.gateways.wyoming import GatewayThread
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,6 +99,13 @@ def worker_command(
     ]
 
 
+def _wyoming_thread(settings: Settings, endpoint: str, uri: str) -> GatewayThread:
+    """The Wyoming server of ``serve --wyoming [URI]`` (``[wyoming] uri`` when ``uri`` is empty)."""
+    from swtts.gateways.wyoming import GatewayThread, WyomingGateway
+
+    return GatewayThread(WyomingGateway(settings.override(wyoming__uri=uri or None), endpoint))
+
+
 class Supervisor:
     """Broker in-process plus supervised local worker processes, until :meth:`stop`."""
 
@@ -106,6 +117,7 @@ class Supervisor:
         use_cache: bool | None = None,
         log_level: str = "WARNING",
         parent_pid: int | None = None,
+        wyoming_uri: str | None = None,
     ) -> None:
         self.settings = settings
         self.count = settings.service.local_workers() if workers is None else workers
@@ -114,6 +126,7 @@ class Supervisor:
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
         warn_if_oversubscribed(self.count, settings.voice.device)
+        self.wyoming = _wyoming_thread(settings, self.endpoint, wyoming_uri) if wyoming_uri is not None else None
         self.threads = threads_per_worker(settings, self.count)
         self.log_level = log_level
         self.parent_pid = parent_pid
@@ -131,17 +144,23 @@ class Supervisor:
         """Serve until stopped (signal, parent gone); then drain and stop the workers.
 
         The broker runs on this (the calling) thread, which owns its socket and cache; a
-        watcher thread starts and restarts the worker processes.
+        watcher thread starts and restarts the worker processes; with ``wyoming_uri`` a Wyoming
+        server runs on a thread of its own, reaching the broker through its own client.
         """
         watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
-        self.processes = [self._spawn(position) for position in range(self.count)]
-        LOGGER.info("serving on %s with %d local worker(s)", self.endpoint, self.count)
-        watcher.start()
         try:
+            if self.wyoming is not None:
+                self.wyoming.start()
+            self.processes = [self._spawn(position) for position in range(self.count)]
+            LOGGER.info("serving on %s with %d local worker(s)", self.endpoint, self.count)
+            watcher.start()
             self.broker.run()
         finally:
+            if self.wyoming is not None:
+                self.wyoming.stop()
             self.stop_event.set()
-            watcher.join(timeout=5)
+            if watcher.ident is not None:
+                watcher.join(timeout=5)
             self._stop_workers()
             shutil.rmtree(self._dir, ignore_errors=True)
         if self.failure:

@@ -58,6 +58,8 @@ def usage_error(*args: str) -> str:
         (["serve", "--bind", "garbage"], "--bind must be tcp://HOST:PORT"),
         (["serve", "--metrics-port", "70000"], "--metrics-port must be between 1 and 65535, got 70000"),
         (["worker", "--threads", "0"], '--threads must be at least 1, or "auto"'),
+        (["wyoming", "--uri", "localhost:10200"], "--uri must be tcp://HOST:PORT (port 1-65535) or unix://PATH"),
+        (["serve", "--wyoming", "tcp://127.0.0.1:0"], "--wyoming must be tcp://HOST:PORT (port 1-65535) or unix"),
         (["status", "--interval", "0"], "--interval must be > 0, got 0"),
         (["ping", "--wait", "-1"], "--wait must be at least 0, got -1"),
         (["ping", "--wait", "nan"], "--wait must be at least 0, got nan"),
@@ -139,6 +141,7 @@ def test_every_setting_flag_names_a_key_and_is_offered() -> None:
         (["worker", "--threads", "auto"], "voice", "threads", None),
         (["serve", "--metrics-port", "9999"], "metrics", "enabled", True),
         (["ping", "--connect", "ipc:///tmp/swtts.sock"], "service", "endpoint", "ipc:///tmp/swtts.sock"),
+        (["wyoming", "--uri", "unix:///tmp/swtts.sock"], "wyoming", "uri", "unix:///tmp/swtts.sock"),
     ],
 )
 def test_flags_are_spelled_as_the_config_file_and_override_it(

@@ -249,6 +249,24 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("security.server_public", "1.5", "must be a string"),
     ("security.client_secret", "true", "must be a string"),
     ("security.allowed_clients", "{}", "must be a string"),
+    ("wyoming.uri", '"127.0.0.1:10200"', "must be tcp://HOST:PORT (port 1-65535) or unix://PATH"),
+    ("wyoming.uri", '"tcp://127.0.0.1"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"tcp://:10200"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"tcp://127.0.0.1:*"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"http://127.0.0.1:10200"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"unix://"', "or unix://PATH"),
+    ("wyoming.uri", '"stdio://"', "or unix://PATH"),
+    ("wyoming.allow_remote", '"yes"', "must be true or false"),
+    ("wyoming.zeroconf", "true", "must be a string"),
+    ("wyoming.voices_file", "0", "must be a string"),
+    ("wyoming.use_cache", "0", "must be true or false"),
+    ("wyoming.samples_per_chunk", "0", "must be at least 1, got 0"),
+    ("wyoming.samples_per_chunk", "1.5", "must be an integer"),
+    ("wyoming.write_timeout_s", "0", "must be > 0, got 0"),
+    ("wyoming.write_timeout_s", "inf", "must be a finite number"),
+    ("wyoming.write_buffer_bytes", "0", "must be at least 1"),
+    ("wyoming.voices_max_age_s", "-1", "must be at least 0, got -1"),
+    ("wyoming.voices_max_age_s", "nan", "must be a finite number"),
 ]
 
 
@@ -296,6 +314,9 @@ def test_every_key_has_a_bad_value_in_the_table() -> None:
         ({"synthesis__noise_scale": 0}, ("synthesis", "noise_scale", 0.0)),
         ({"cache__ttl_s": math.inf}, ("cache", "ttl_s", math.inf)),
         ({"metrics__port": 65535}, ("metrics", "port", 65535)),
+        ({"wyoming__uri": "unix:///run/swtts.sock"}, ("wyoming", "uri", "unix:///run/swtts.sock")),
+        ({"wyoming__uri": "tcp://[::1]:10200"}, ("wyoming", "uri", "tcp://[::1]:10200")),
+        ({"wyoming__voices_max_age_s": 0}, ("wyoming", "voices_max_age_s", 0.0)),
     ],
 )
 def test_good_values_are_accepted(changes: dict[str, Any], expected: tuple[str, str, Any]) -> None:

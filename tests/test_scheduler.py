@@ -303,6 +303,26 @@ def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it()
     assert [t.solo for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
 
 
+def test_an_open_streams_first_chunk_takes_the_idle_host_and_its_next_sentences_wait() -> None:
+    """A stream's next sentence arrives while its first is spoken: it must not share that host's cores."""
+    h = Harness()
+    h.handle(b"w1", ready(solo=True, host="a"))
+    h.handle(b"w2", ready(solo=True, host="a"))
+    h.handle(b"w3", ready(solo=True, host="b"))
+    h.handle(CLIENT, submit("s", "The first sentence is here.", part=0, more=True))
+    lead = h.tasks(b"w1") + h.tasks(b"w2") + h.tasks(b"w3")
+    assert [chunk(t) for t in lead] == ["s:0"] and lead[0].solo is True
+    h.handle(CLIENT, submit("s", "The second one follows.", part=1, more=True))
+    h.handle(CLIENT, submit("s", "And a third one too.", part=2, more=True))
+    held = h.tasks(b"w1") + h.tasks(b"w2")
+    assert [chunk(t) for t in held] == ["s:0"]  # the first chunk's host is left to it
+    assert [chunk(t) for t in h.tasks(b"w3")] == ["s:1"]  # another host is not held
+    holder = b"w1" if h.tasks(b"w1") else b"w2"
+    h.finish(holder, held[0])
+    assert len(h.to(CLIENT, Audio)) == 1
+    assert sorted(chunk(t) for t in h.tasks(b"w1") + h.tasks(b"w2"))[1:] == ["s:2"]  # the host serves it again
+
+
 def test_a_first_chunk_resent_without_leading_no_longer_holds_the_host() -> None:
     h = Harness()
     h.handle(b"w1", ready(solo=True, host="a"))

@@ -22,7 +22,7 @@ from swtts.protocol import (
     Submit,
     SynthesisParams,
     check_text,
-    matching_voices,
+    choose_voice,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -141,14 +141,10 @@ class Admission:
         offered = self.state.voices()
         if not offered:
             return None, requested
-        if requested is None:
-            candidates = list(offered.values())
-        else:
-            candidates = matching_voices(requested, offered.values())
-            if not candidates:
-                available = ", ".join(f"{v.name} ({v.language or v.espeak_voice})" for v in offered.values())
-                raise ProtocolError(ErrorCode.UNKNOWN_VOICE, f"unknown voice {requested!r}; available: {available}")
-        chosen = next((v for v in candidates if v.name == self.default_voice), candidates[0])
+        chosen = choose_voice(requested, offered.values(), self.default_voice)
+        if chosen is None:
+            available = ", ".join(f"{v.name} ({v.language or v.espeak_voice})" for v in offered.values())
+            raise ProtocolError(ErrorCode.UNKNOWN_VOICE, f"unknown voice {requested!r}; available: {available}")
         if params.speaker >= chosen.num_speakers:
             raise ProtocolError(
                 ErrorCode.BAD_PARAM,

@@ -10,9 +10,10 @@
 - **Solo runs**: a chunk given to the only busy worker on its host while nothing else waits
   is marked ``solo``; a CPU worker then speaks it on every core instead of its one. A
   document's first chunk (short, so audio starts early) also runs solo when the host is idle
-  and the document has at least a chunk per worker to follow; the rest of the document waits
-  off that host until it is spoken, which costs the other workers a short first chunk's time
-  and brings first audio to a whole host's speed.
+  and the document has at least a chunk per worker to follow, or is a stream still open (its
+  next sentences arrive while the first is spoken); the rest of the document waits off that
+  host until it is spoken, which costs the other workers a short first chunk's time and
+  brings first audio to a whole host's speed.
 """
 
 from __future__ import annotations
@@ -61,13 +62,18 @@ def _alone(state: State, worker: Worker) -> bool:
 
 
 def _leads(state: State, worker: Worker, request: Request, index: int) -> bool:
-    """True for a document's first chunk that may take the idle host while the rest waits."""
+    """True for a document's first chunk that may take the idle host while the rest waits.
+
+    An open stream leads whatever is queued behind its first chunk: more is on its way, and
+    without the lead its next sentence, arriving a moment later, would take a neighbour's core
+    from under the first chunk's solo run.
+    """
     if index != 0 or request.first_audio is not None:
         return False
     neighbours = _idle_neighbours(state, worker)
     return (
         neighbours is not None
-        and len(request.pending) > len(neighbours)
+        and (not request.closed or len(request.pending) > len(neighbours))
         and not any(other.pending for other in state.requests.values() if other is not request)
     )
 
