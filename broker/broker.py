@@ -1,7 +1,8 @@
 """The broker process: one ROUTER socket, a poll loop, and the :class:`Scheduler` behind it.
 
 Producers and workers all connect DEALER sockets to the same endpoint, so one address serves
-both (``swtts serve --bind``, ``swtts worker --connect``, ``swtts say --connect``). The
+both (``swtts serve --bind``, ``swtts worker --connect``, ``swtts say --connect``); with
+CURVE, each message is checked against its sender's role (:mod:`swtts.broker.roles`). The
 ROUTER has ``ROUTER_MANDATORY`` set, so a message to a peer that is gone raises instead of
 vanishing; a full peer queue keeps the message in a per-peer backlog for the next turn.
 """
@@ -18,7 +19,7 @@ import zmq
 from swtts.broker.cache import AudioCache
 from swtts.broker.metrics import Metrics
 from swtts.broker.scheduler import Scheduler
-from swtts.broker.security import secure_server
+from swtts.broker.security import Guard, secure_server
 from swtts.config import Settings
 from swtts.protocol import ErrorCode, ProtocolError, decode
 
@@ -50,7 +51,7 @@ class Broker:
         self.socket.setsockopt(zmq.SNDHWM, _HWM)
         self.socket.setsockopt(zmq.RCVHWM, _HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.authenticator = secure_server(self.context, self.socket, self.endpoint, settings.security)
+        self.guard: Guard | None = secure_server(self.context, self.socket, self.endpoint, settings.security)
         self.socket.bind(self.endpoint)
         self.bound = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._backlog: dict[bytes, deque[list[bytes]]] = defaultdict(deque)
@@ -75,8 +76,8 @@ class Broker:
 
     def close(self) -> None:
         self.socket.close(linger=200)
-        if self.authenticator is not None:
-            self.authenticator.stop()
+        if self.guard is not None:
+            self.guard.stop()
         if self.cache is not None:
             self.cache.close()
 
@@ -84,19 +85,24 @@ class Broker:
         """Handle every message waiting (bounded per turn so timers still run)."""
         for _ in range(1000):
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                if self.guard is None:
+                    self._handle(self.socket.recv_multipart(zmq.NOBLOCK), None)
+                else:  # the frames carry the sender's CURVE key (the ZAP User-Id)
+                    frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                    self._handle([frame.bytes for frame in frames], str(frames[-1].get("User-Id")))
             except zmq.Again:
                 return
-            self._handle(frames)
             self._flush()
 
-    def _handle(self, frames: list[bytes]) -> None:
+    def _handle(self, frames: list[bytes], user_id: str | None) -> None:
         if len(frames) < 2:
             return
         peer, body = frames[0], frames[1:]
         started = time.perf_counter()
         try:
             message = decode(body)
+            if self.guard is not None:
+                self.guard.roles.check(user_id, message)
             self.scheduler.handle(peer, message)
         except ProtocolError as error:
             LOGGER.warning("bad message from %s: %s", peer.hex(), error)

@@ -51,6 +51,13 @@ __all__ = [
 ]
 
 
+RETIRED_KEYS = {
+    "security.allowed_clients": "is gone: workers and producers are allowed separately now; put their public keys "
+    "in the folders security.allowed_workers and security.allowed_producers (`swtts keys DIR` makes both)",
+}
+"""Keys earlier versions read, with what to write instead: a file still holding one is an error saying so."""
+
+
 @dataclass(frozen=True)
 class ServiceSettings(Section):
     section: ClassVar[str] = "service"
@@ -170,7 +177,8 @@ class SecuritySettings(Section):
     server_secret: str = setting("")
     server_public: str = setting("")
     client_secret: str = setting("")
-    allowed_clients: str = setting("")
+    allowed_workers: str = setting("")
+    allowed_producers: str = setting("")
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,9 @@ def _merge(settings: Settings, data: dict[str, Any], source: str) -> Settings:
         checked: dict[str, Any] = {}
         for key, value in values.items():
             if key not in known:
+                retired = RETIRED_KEYS.get(f"{section_name}.{key}")
+                if retired:
+                    raise ConfigError(retired, f"{section_name}.{key}", source)
                 raise ConfigError(f"unknown config key {section_name}.{key}", source=source)
             rule = rule_of(known[key])
             widen = base_type(hints[key]) is float and type(value) is int  # TOML's 1 for 1.0

@@ -248,7 +248,8 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("security.server_secret", "[]", "must be a string"),
     ("security.server_public", "1.5", "must be a string"),
     ("security.client_secret", "true", "must be a string"),
-    ("security.allowed_clients", "{}", "must be a string"),
+    ("security.allowed_workers", "{}", "must be a string"),
+    ("security.allowed_producers", "2", "must be a string"),
 ]
 
 
@@ -332,6 +333,16 @@ def test_parse_text_reads_a_flag_as_the_file_would(tmp_path: Path) -> None:
 
 
 # ----- files -------------------------------------------------------------------------------------
+
+
+def test_a_retired_key_says_what_replaced_it(tmp_path: Path) -> None:
+    old = tmp_path / "broker.toml"
+    old.write_text('[security]\nserver_secret = "keys/server.key_secret"\nallowed_clients = "keys/allowed"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(old)
+    assert error.value.key == "security.allowed_clients" and error.value.source == str(old)
+    assert "security.allowed_workers" in str(error.value) and "security.allowed_producers" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_user_file_overrides_and_unknown_keys_fail(tmp_path: Path) -> None:
