@@ -46,12 +46,16 @@ class Collector:
         if worker is None:
             state.send(peer, Error(ErrorCode.UNKNOWN_PEER, "unknown worker; send ready"))
             return None
+        if (request_id, index) in worker.overdue:
+            worker.overdue.discard((request_id, index))  # it is alive: work may go to it again
+            LOGGER.info("worker %s answered chunk %s:%d after its deadline; ignored", worker.label, request_id, index)
+            return None
         if (request_id, index) not in worker.in_flight:
             LOGGER.warning(
                 "worker %s answered for chunk %s:%d it does not hold; ignoring it", worker.label, request_id, index
             )
             return None
-        worker.in_flight.discard((request_id, index))
+        del worker.in_flight[request_id, index]
         worker.chunks_done += 1
         request = state.requests.get(request_id)
         if request is None or index >= len(request.jobs):

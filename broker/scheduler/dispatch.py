@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from swtts.broker.scheduler.deadlines import chunk_deadline_s
 from swtts.broker.scheduler.state import Request, State, Worker
 from swtts.protocol import Task, matching_voices
 
@@ -35,7 +36,7 @@ def dispatch(state: State) -> None:
             request.in_flight.add(index)
             request.last_dispatch = now
             request.workers_used.add(worker.label)
-            worker.in_flight.add((request.id, index))
+            worker.in_flight[request.id, index] = now + chunk_deadline_s(state.settings.service, job.chunk.text)
             worker.last_used = now
             leads = _leads(state, worker, request, index)
             if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host

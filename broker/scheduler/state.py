@@ -86,13 +86,20 @@ class Request:
 
 @dataclass
 class Worker:
-    """A connected worker as the broker sees it: its READY, its slots, its tally."""
+    """A connected worker as the broker sees it: its READY, its slots, its tally.
+
+    ``in_flight`` maps each chunk it holds, ``(request id, index)``, to when that chunk is due;
+    ``overdue`` holds the chunks it kept past that (they went to other workers): while any is
+    left the worker is stalled and gets no work, and its late answer is ignored.
+    """
 
     identity: bytes
     ready: Ready
     expires: float
     connected: float
-    in_flight: set[tuple[str, int]] = field(default_factory=set)
+    in_flight: dict[tuple[str, int], float] = field(default_factory=dict)
+    overdue: set[tuple[str, int]] = field(default_factory=set)
+    missed_deadlines: int = 0
     last_used: float = 0.0
     chunks_done: int = 0
     solo_chunks: int = 0
@@ -120,20 +127,27 @@ class Worker:
 
     @property
     def has_room(self) -> bool:
-        return len(self.in_flight) < self.capacity
+        return not self.overdue and len(self.in_flight) < self.capacity
+
+    @property
+    def state(self) -> WorkerState:
+        if self.overdue:
+            return WorkerState.STALLED
+        return WorkerState.BUSY if self.in_flight else WorkerState.READY
 
     def status(self, now: float, state: WorkerState | None = None) -> WorkerStatus:
         return WorkerStatus(
             worker=self.label,
             voice=self.voice,
             device=self.ready.device,
-            state=state or (WorkerState.BUSY if self.in_flight else WorkerState.READY),
+            state=state or self.state,
             in_flight=len(self.in_flight),
             capacity=self.capacity,
             chunks_done=self.chunks_done,
             solo_chunks=self.solo_chunks,
             connected_s=round(now - self.connected, 1),
             batch_sizes={str(size): count for size, count in sorted(self.batch_sizes.items())},
+            missed_deadlines=self.missed_deadlines,
         )
 
 
