@@ -15,6 +15,7 @@ from swtts.client import TTSError
 from swtts.config import load_settings
 from swtts.protocol import (
     Audio,
+    Disconnect,
     Done,
     Error,
     ErrorCode,
@@ -184,3 +185,59 @@ def test_a_worker_that_never_answers_delays_a_request_by_at_most_its_chunk_deadl
     finally:
         fake.close()
         processes.stop_all()
+
+
+# ----- no worker at all -----------------------------------------------------------------------
+
+NO_WORKER_S = 3.0
+
+
+def test_a_request_without_a_worker_fails_fast_saying_so() -> None:
+    h = harness(no_worker_timeout_s=NO_WORKER_S)
+    h.handle(CLIENT, submit("r", "Is anyone there?"))
+    wait(h, NO_WORKER_S - 1)
+    assert h.to(CLIENT, Error) == [], "a worker may still be on its way"
+    wait(h, 1)
+    errors = h.to(CLIENT, Error)
+    assert [(e.code, e.request_id) for e in errors] == [(ErrorCode.UNAVAILABLE, "r")]
+    assert errors[0].message.startswith("no worker is connected; waited 3 s")
+    assert "r" not in h.scheduler.requests
+
+
+def test_a_worker_of_another_voice_does_not_count() -> None:
+    h = harness(no_worker_timeout_s=NO_WORKER_S)
+    h.handle(CLIENT, submit("r", "Bonjour.", voice="fr"))  # asked before any worker: cannot be checked yet
+    h.handle(b"w1", ready("en_US-lessac-high"))
+    wait(h, NO_WORKER_S, b"w1")
+    assert h.to(CLIENT, Error)[0].message.startswith("no worker is connected with voice 'fr'; waited 3 s")
+
+
+def test_busy_workers_and_a_worker_arriving_in_time_are_no_reason_to_fail() -> None:
+    h = harness(no_worker_timeout_s=NO_WORKER_S)
+    h.handle(CLIENT, submit("late", "A worker comes just in time."))
+    wait(h, NO_WORKER_S - 1)
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("queued", "This one waits behind it."))
+    wait(h, NO_WORKER_S * 2, b"w1")
+    assert h.to(CLIENT, Error) == [], "a busy worker is a queue, not an absence"
+    assert [chunk(t) for t in h.tasks(b"w1")] == ["late:0"]
+
+
+def test_a_stream_waiting_for_text_is_no_reason_to_fail() -> None:
+    h = harness(no_worker_timeout_s=NO_WORKER_S)
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("s", "First sentence.", more=True))
+    h.finish(b"w1", h.tasks(b"w1")[0])
+    h.handle(b"w1", Disconnect())
+    wait(h, NO_WORKER_S * 2)
+    assert h.to(CLIENT, Error) == [], "nothing waits for a worker while the producer is still thinking"
+
+
+def test_only_stalled_workers_count_as_none() -> None:
+    h = harness(no_worker_timeout_s=NO_WORKER_S)
+    h.handle(b"w1", ready())
+    h.handle(CLIENT, submit("r", "Only one sentence."))
+    wait(h, DEADLINE_S + NO_WORKER_S + 1, b"w1")
+    error = h.to(CLIENT, Error)[0]
+    assert error.code == ErrorCode.UNAVAILABLE
+    assert error.message.startswith("no worker is connected that answers: 1 with voice 'voice-a' stalled")

@@ -392,7 +392,10 @@ def test_poison_chunk_fails_its_request_after_max_attempts(processes: Processes,
 
 
 def test_client_and_workers_survive_a_broker_restart(processes: Processes, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "config.toml", service={"reconnect_initial_s": 0.1, "reconnect_max_s": 1.0})
+    config = write_config(
+        tmp_path / "config.toml",
+        service={"reconnect_initial_s": 0.1, "reconnect_max_s": 1.0, "no_worker_timeout_s": 60},  # the worker rejoins
+    )
     first = Service(processes, config, workers=0)
     worker = start_worker(processes, first.endpoint, config)
     first.wait_ready(1)
@@ -431,7 +434,9 @@ def test_client_and_workers_survive_a_broker_restart(processes: Processes, tmp_p
 
 def test_client_gives_up_clearly_when_the_broker_never_returns(processes: Processes, tmp_path: Path) -> None:
     service = Service(
-        processes, write_config(tmp_path / "config.toml", service={"heartbeat_interval_s": 0.25}), workers=0
+        processes,
+        write_config(tmp_path / "config.toml", service={"heartbeat_interval_s": 0.25, "no_worker_timeout_s": 600}),
+        workers=0,
     )
     wait_for(lambda: service.status(), 60.0, "the broker")
     outcome: dict[str, Any] = {}

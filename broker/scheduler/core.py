@@ -25,7 +25,7 @@ from swtts.broker.metrics import Metrics
 from swtts.broker.scheduler import status
 from swtts.broker.scheduler.admission import Admission
 from swtts.broker.scheduler.collector import Collector
-from swtts.broker.scheduler.deadlines import take_overdue
+from swtts.broker.scheduler.deadlines import take_overdue, unserved
 from swtts.broker.scheduler.dispatch import dispatch
 from swtts.broker.scheduler.state import DeadWorker, Outbox, Request, State, Worker
 from swtts.config import Settings
@@ -168,6 +168,8 @@ class Scheduler:
                 ErrorCode.TIMEOUT,
                 f"request did not finish within its deadline of {request.deadline - request.created:.0f} s",
             )
+        for request, reason in unserved(state, now):
+            self.collector.fail(request, ErrorCode.UNAVAILABLE, reason)
         self.dispatch()
         status.update_gauges(state, self.dead_workers)
 

@@ -15,7 +15,15 @@ from swtts.broker.cache import AudioCache
 from swtts.broker.metrics import Metrics
 from swtts.config import Settings
 from swtts.pipeline.chunker import Chunk
-from swtts.protocol import Message, Ready, SynthesisParams, VoiceDescription, WorkerState, WorkerStatus
+from swtts.protocol import (
+    Message,
+    Ready,
+    SynthesisParams,
+    VoiceDescription,
+    WorkerState,
+    WorkerStatus,
+    matching_voices,
+)
 
 Outbox = list[tuple[bytes, list[bytes]]]
 
@@ -74,6 +82,7 @@ class Request:
     closed: bool = False
     first_audio: float | None = None
     last_dispatch: float = float("-inf")
+    unserved_since: float | None = None  # since when it has had no usable worker for its voice (None: it has one)
     doc_key: str | None = None
     doc_hit: bool = False
     workers_used: set[str] = field(default_factory=set)
@@ -186,3 +195,10 @@ class State:
     def worker_with(self, voice: str | None) -> Worker | None:
         """The longest-connected worker holding ``voice``."""
         return next((worker for worker in self.workers.values() if worker.voice == voice), None)
+
+
+def speaks(worker: Worker, request: Request) -> bool:
+    """Whether ``worker``'s voice is the request's (or, not resolved yet, what it asked for)."""
+    if request.voice is not None:
+        return request.voice == worker.voice
+    return request.voice_query is None or bool(matching_voices(request.voice_query, [worker.description]))
