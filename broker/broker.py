@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 
 import zmq
 
-from swtts.broker.cache import AudioCache
+from swtts.broker.cache import AudioCache, open_cache
 from swtts.broker.metrics import Metrics
 from swtts.broker.scheduler import Scheduler
 from swtts.broker.security import Guard, secure_server
@@ -38,12 +38,7 @@ class Broker:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.stop_event = threading.Event()
         enabled = settings.cache.enabled if use_cache is None else use_cache
-        cache_cfg = settings.cache
-        self.cache = (
-            AudioCache(cache_cfg.directory(), cache_cfg.max_mb * 2**20, cache_cfg.max_entries, cache_cfg.ttl_s)
-            if enabled
-            else None
-        )
+        self.cache: AudioCache | None = open_cache(settings.cache) if enabled else None
         self.metrics = Metrics()
         self.scheduler = Scheduler(settings, self.cache, self.metrics)
         self.socket = self.context.socket(zmq.ROUTER)

@@ -104,6 +104,7 @@ class Scheduler:
 
     def handle(self, peer: bytes, message: Message) -> None:
         """Apply one decoded message from ``peer``; a ProtocolError means it is refused."""
+        self._drop_broken_cache()
         handler = self._handlers.get(type(message))
         if handler is None:
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{message.TYPE.value} is not accepted by the broker")
@@ -142,6 +143,7 @@ class Scheduler:
         """Timers: heartbeats and cache gauges (once per interval), dead workers, deadlines; then dispatch."""
         state = self.state
         now = state.clock()
+        self._drop_broken_cache()
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + state.settings.service.heartbeat_interval_s
             for peer in [*self.workers, *{r.client for r in self.requests.values()}]:
@@ -268,6 +270,11 @@ class Scheduler:
         request.pending = deque(sorted(request.pending))
 
     # ----- helpers -------------------------------------------------------------------------
+
+    def _drop_broken_cache(self) -> None:
+        """A cache that stopped working (it said so once) is no longer asked: the broker runs without it."""
+        if self.state.cache is not None and self.state.cache.broken:
+            self.state.cache = None
 
     @property
     def _liveness_s(self) -> float:
