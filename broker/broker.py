@@ -29,6 +29,10 @@ _HWM = 100_000
 _POLL_MS = 50
 
 
+class BindError(RuntimeError):
+    """The broker's endpoint (or its metrics port) cannot be bound; the message names it."""
+
+
 class Broker:
     """Bind, then :meth:`run` until :attr:`stop_event` is set."""
 
@@ -46,13 +50,24 @@ class Broker:
         self.socket.setsockopt(zmq.SNDHWM, _HWM)
         self.socket.setsockopt(zmq.RCVHWM, _HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.guard: Guard | None = secure_server(self.context, self.socket, self.endpoint, settings.security)
-        self.socket.bind(self.endpoint)
+        self.guard: Guard | None = None
+        try:
+            self.guard = secure_server(self.context, self.socket, self.endpoint, settings.security)
+            self._bind()
+            if settings.metrics.enabled:
+                self.metrics.serve(settings.metrics.host, settings.metrics.port)
+        except BaseException:
+            self.close()
+            raise
         self.bound = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._backlog: dict[bytes, deque[list[bytes]]] = defaultdict(deque)
-        if settings.metrics.enabled:
-            self.metrics.serve(settings.metrics.host, settings.metrics.port)
         LOGGER.info("broker listening on %s (cache %s)", self.bound, "on" if self.cache else "off")
+
+    def _bind(self) -> None:
+        try:
+            self.socket.bind(self.endpoint)
+        except zmq.ZMQError as exc:  # a port in use, an address not of this host, a folder that is not there
+            raise BindError(f"cannot bind {self.endpoint}: {zmq.strerror(exc.errno or 0)}") from None
 
     def run(self) -> None:
         """Serve until stopped; then fail what is still in flight so no producer hangs."""
@@ -63,6 +78,7 @@ class Broker:
                 if poller.poll(_POLL_MS):
                     self._drain_socket()
                 self.scheduler.tick()
+                self.scheduler.state.warnings.flush()
                 self._flush()
             self.scheduler.shutdown()
             self._flush()
@@ -100,7 +116,7 @@ class Broker:
                 self.guard.roles.check(user_id, message)
             self.scheduler.handle(peer, message)
         except ProtocolError as error:
-            LOGGER.warning("bad message from %s: %s", peer.hex(), error)
+            self.scheduler.state.warnings.warning(peer, LOGGER, "bad message from %s: %s", peer.hex(), error)
             self.scheduler.reject(peer, error)
         except Exception:  # a bug must never take the broker down with everyone's work
             LOGGER.exception("internal error handling a message from %s", peer.hex())

@@ -55,6 +55,9 @@ class Metrics:
         self.audio_seconds = Counter("swtts_audio_seconds", "Seconds of audio produced", registry=r)
 
     def serve(self, host: str, port: int) -> None:
-        """Expose the registry over HTTP from a daemon thread."""
-        start_http_server(port, addr=host, registry=self.registry)
+        """Expose the registry over HTTP from a daemon thread; OSError naming the address if it cannot."""
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise OSError(f"cannot serve metrics on http://{host}:{port}: {exc.strerror}") from None
         LOGGER.info("metrics on http://%s:%d/metrics", host, port)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from swtts.broker.cache import AudioCache
 from swtts.broker.metrics import Metrics
+from swtts.broker.ratelimit import RateLimitedLog
 from swtts.config import Settings
 from swtts.pipeline.chunker import Chunk
 from swtts.protocol import (
@@ -180,6 +181,10 @@ class State:
     workers: dict[bytes, Worker] = field(default_factory=dict)  # in the order they first said READY
     outbox: Outbox = field(default_factory=list)
     audio_seconds_total: float = 0.0
+    warnings: RateLimitedLog = field(init=False)  # about peers' bad messages, so a flood is not a log flood
+
+    def __post_init__(self) -> None:
+        self.warnings = RateLimitedLog(clock=self.clock)
 
     def send(self, peer: bytes, message: Message) -> None:
         self.outbox.append((peer, message.encode()))
