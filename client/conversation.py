@@ -3,7 +3,8 @@
 A :class:`Conversation` knows what to send for a request, what each reply means, and when a
 silent broker must be retried (Lazy Pirate: a fresh socket, the request resubmitted part by
 part under a new id, chunks already received skipped, a bounded number of times, then a clear
-error). :class:`Question` does the same for one question (ping, status, voices, cache).
+error). A broker that never answered at all is not retried: after ``client_connect_timeout_s``
+(as short as a ping's wait) the request fails saying so. :class:`Question` does the same for one question (ping, status, voices, cache).
 :class:`TokenParts` cuts an LLM's token stream into the parts of a streamed request. The two
 faces only move frames between these and their sockets.
 """
@@ -77,6 +78,7 @@ class Conversation:
         self._retries = 0
         self.started = time.perf_counter()
         self._heard = time.monotonic()
+        self._answered = False  # the broker has said something about this request
 
     def start(self) -> None:
         """The request goes out now: ``received_ms`` and the silence timer count from here."""
@@ -114,6 +116,7 @@ class Conversation:
     def receive(self, frames: list[bytes]) -> AudioChunk | None:
         """Interpret one reply: a new chunk, None, or a :class:`TTSError` for a failed request."""
         self._heard = time.monotonic()
+        self._answered = True
         message = read_reply(frames)
         if isinstance(message, (Accepted, Audio, Done, Error)) and message.request_id not in (self.request_id, None):
             return None
@@ -139,6 +142,11 @@ class Conversation:
             self._heard = now  # nothing sent yet (the LLM is still thinking): nothing to wait for
             return False
         service = self._service
+        if not self._answered and now - self._heard > service.client_connect_timeout_s:
+            raise UnavailableError(
+                f"no answer from the broker at {self._endpoint} within {service.client_connect_timeout_s:g} s "
+                "(service.client_connect_timeout_s); is it running?"
+            )
         if now - self._heard <= service.client_timeout_s:
             return False
         self._retries += 1

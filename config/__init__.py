@@ -53,6 +53,13 @@ __all__ = [
 ]
 
 
+RETIRED_KEYS = {
+    "security.allowed_clients": "is gone: workers and producers are allowed separately now; put their public keys "
+    "in the folders security.allowed_workers and security.allowed_producers (`swtts keys DIR` makes both)",
+}
+"""Keys earlier versions read, with what to write instead: a file still holding one is an error saying so."""
+
+
 @dataclass(frozen=True)
 class ServiceSettings(Section):
     section: ClassVar[str] = "service"
@@ -65,9 +72,14 @@ class ServiceSettings(Section):
     reconnect_max_s: float = setting(8.0, **POSITIVE)
     max_attempts: int = setting(3, low=1)
     request_deadline_s: float = setting(900.0, **POSITIVE)
+    no_worker_timeout_s: float = setting(5.0, **POSITIVE)
+    chunk_deadline_chars_per_s: float = setting(15.0, **POSITIVE)
+    chunk_deadline_factor: float = setting(2.0, **POSITIVE)
+    chunk_deadline_min_s: float = setting(10.0, **POSITIVE)
     max_queued_chunks: int = setting(50000, low=1)
     max_queued_bytes: int = setting(64_000_000, low=1)
     max_text_chars: int = setting(1_000_000, low=1)
+    client_connect_timeout_s: float = setting(2.0, **POSITIVE)
     client_timeout_s: float = setting(10.0, **POSITIVE)
     client_retries: int = setting(3, low=0)
     restart_workers: bool = setting(True)
@@ -172,7 +184,8 @@ class SecuritySettings(Section):
     server_secret: str = setting("")
     server_public: str = setting("")
     client_secret: str = setting("")
-    allowed_clients: str = setting("")
+    allowed_workers: str = setting("")
+    allowed_producers: str = setting("")
 
 
 @dataclass(frozen=True)
@@ -297,6 +310,9 @@ def _merge(settings: Settings, data: dict[str, Any], source: str) -> Settings:
         checked: dict[str, Any] = {}
         for key, value in values.items():
             if key not in known:
+                retired = RETIRED_KEYS.get(f"{section_name}.{key}")
+                if retired:
+                    raise ConfigError(retired, f"{section_name}.{key}", source)
                 raise ConfigError(f"unknown config key {section_name}.{key}", source=source)
             rule = rule_of(known[key])
             widen = base_type(hints[key]) is float and type(value) is int  # TOML's 1 for 1.0

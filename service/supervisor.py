@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swtts.broker.broker import Broker
+from swtts.broker.security import check_local_worker_key
 from swtts.config import Settings, dump_settings
 from swtts.workers.parent import parent_alive
 from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE, VoiceLoadError, check_voice
@@ -123,6 +124,7 @@ class Supervisor:
         self.count = settings.service.local_workers() if workers is None else workers
         if self.count:
             check_voice(settings.voice.model or None)  # a voice that cannot load refuses to serve before binding
+            check_local_worker_key(settings.security)
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
         warn_if_oversubscribed(self.count, settings.voice.device)

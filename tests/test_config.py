@@ -204,10 +204,15 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("service.reconnect_max_s", "0.1", "must be at least service.reconnect_initial_s (0.25), got 0.1"),
     ("service.max_attempts", "0", "must be at least 1"),
     ("service.request_deadline_s", "inf", "must be a finite number, got inf"),
+    ("service.no_worker_timeout_s", "0", "must be > 0"),
+    ("service.chunk_deadline_chars_per_s", "0", "must be > 0"),
+    ("service.chunk_deadline_factor", "nan", "must be a finite number"),
+    ("service.chunk_deadline_min_s", "-3", "must be > 0"),
     ("service.max_queued_chunks", "0", "must be at least 1"),
     ("service.max_queued_bytes", "0", "must be at least 1"),
     ("service.max_text_chars", "0", "must be at least 1"),
     ("service.client_timeout_s", "0", "must be > 0"),
+    ("service.client_connect_timeout_s", "-1", "must be > 0"),
     ("service.client_retries", "-1", "must be at least 0"),
     ("service.restart_workers", '"yes"', "must be true or false, got 'yes'"),
     ("voice.model", "1", "must be a string, got 1"),
@@ -248,7 +253,8 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("security.server_secret", "[]", "must be a string"),
     ("security.server_public", "1.5", "must be a string"),
     ("security.client_secret", "true", "must be a string"),
-    ("security.allowed_clients", "{}", "must be a string"),
+    ("security.allowed_workers", "{}", "must be a string"),
+    ("security.allowed_producers", "2", "must be a string"),
     ("wyoming.uri", '"127.0.0.1:10200"', "must be tcp://HOST:PORT (port 1-65535) or unix://PATH"),
     ("wyoming.uri", '"tcp://127.0.0.1"', "must be tcp://HOST:PORT"),
     ("wyoming.uri", '"tcp://:10200"', "must be tcp://HOST:PORT"),
@@ -353,6 +359,16 @@ def test_parse_text_reads_a_flag_as_the_file_would(tmp_path: Path) -> None:
 
 
 # ----- files -------------------------------------------------------------------------------------
+
+
+def test_a_retired_key_says_what_replaced_it(tmp_path: Path) -> None:
+    old = tmp_path / "broker.toml"
+    old.write_text('[security]\nserver_secret = "keys/server.key_secret"\nallowed_clients = "keys/allowed"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(old)
+    assert error.value.key == "security.allowed_clients" and error.value.source == str(old)
+    assert "security.allowed_workers" in str(error.value) and "security.allowed_producers" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_user_file_overrides_and_unknown_keys_fail(tmp_path: Path) -> None:

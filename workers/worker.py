@@ -37,7 +37,7 @@ from swtts.protocol import (
     VoiceDescription,
     decode,
 )
-from swtts.protocol.curve import secure_client
+from swtts.protocol.curve import SecurityError, secure_client
 from swtts.workers.engine import Engine, VoiceInfo
 from swtts.workers.parent import parent_alive
 
@@ -62,6 +62,7 @@ class Worker:
         self._socket_lock = threading.Lock()  # held by the main loop except while it is speaking
         self._speaking = False
         self._dealer: zmq.Socket | None = None
+        self.refused = ""  # the broker's word when it will not take this peer as a worker (its key)
 
     def run(self) -> None:
         """Serve until :attr:`stop_event` is set; tasks already accepted are spoken before leaving."""
@@ -154,6 +155,9 @@ class Worker:
                 # A restarted broker reached over the same (auto-reconnected) socket never saw READY.
                 LOGGER.info("broker does not know worker %d (it restarted?); announcing again", os.getpid())
                 send(dealer, self._ready())
+            elif isinstance(message, Error) and message.code is ErrorCode.FORBIDDEN:
+                self.refused = message.message  # a retry would be refused the same way
+                self.stop_event.set()
             elif not isinstance(message, Heartbeat):
                 LOGGER.warning("ignoring unexpected %s message from broker", message.TYPE.value)
 
@@ -271,3 +275,5 @@ def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
     worker.run()
+    if worker.refused:
+        raise SecurityError(f"the broker at {worker.endpoint} refuses this worker: {worker.refused}")

@@ -130,6 +130,7 @@ class Admission:
             first_chunk_chars=min(first_chars, max_chars),
             created=now,
             deadline=now + (message.deadline_s or service.request_deadline_s),
+            unserved_since=now,  # until a worker for it is seen (see deadlines.unserved)
         )
 
     def resolve_voice(self, requested: str | None, params: SynthesisParams) -> tuple[str | None, str | None]:

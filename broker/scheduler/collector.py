@@ -2,7 +2,9 @@
 
 A result is held until every earlier chunk of its request has been sent, so the producer
 receives audio in document order, each chunk exactly once; the request ends with DONE (and
-its chunk list cached) or with one ERROR.
+its chunk list cached) or with one ERROR; a request whose audio is empty altogether (a text of
+only punctuation, which the voice does not read) ends with an ``empty_text`` error rather than
+a silent file.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from swtts.protocol import (
 LOGGER = logging.getLogger(__name__)
 
 _FALLBACK_SAMPLE_RATE = 22050
+NOTHING_TO_SPEAK = "nothing to speak: the voice finds no words in the text (only punctuation?)"
 
 
 class Collector:
@@ -46,12 +49,21 @@ class Collector:
         if worker is None:
             state.send(peer, Error(ErrorCode.UNKNOWN_PEER, "unknown worker; send ready"))
             return None
+        if (request_id, index) in worker.overdue:
+            worker.overdue.discard((request_id, index))  # it is alive: work may go to it again
+            LOGGER.info("worker %s answered chunk %s:%d after its deadline; ignored", worker.label, request_id, index)
+            return None
         if (request_id, index) not in worker.in_flight:
-            LOGGER.warning(
-                "worker %s answered for chunk %s:%d it does not hold; ignoring it", worker.label, request_id, index
+            state.warnings.warning(
+                peer,
+                LOGGER,
+                "worker %s answered for chunk %s:%d it does not hold; ignoring it",
+                worker.label,
+                request_id,
+                index,
             )
             return None
-        worker.in_flight.discard((request_id, index))
+        del worker.in_flight[request_id, index]
         worker.chunks_done += 1
         request = state.requests.get(request_id)
         if request is None or index >= len(request.jobs):
@@ -158,6 +170,9 @@ class Collector:
             self._complete(request)
 
     def _complete(self, request: Request) -> None:
+        if request.audio_samples == 0:  # the voice found nothing to say ("...", "?", "--"): no silent file
+            self.fail(request, ErrorCode.EMPTY_TEXT, NOTHING_TO_SPEAK)
+            return
         state = self.state
         now = state.clock()
         total_s = now - request.created

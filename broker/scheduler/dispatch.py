@@ -18,8 +18,9 @@
 
 from __future__ import annotations
 
-from swtts.broker.scheduler.state import Request, State, Worker
-from swtts.protocol import Task, matching_voices
+from swtts.broker.scheduler.deadlines import chunk_deadline_s
+from swtts.broker.scheduler.state import Request, State, Worker, speaks
+from swtts.protocol import Task
 
 
 def dispatch(state: State) -> None:
@@ -46,8 +47,9 @@ def dispatch(state: State) -> None:
         job.dispatched = now
         request.in_flight.add(index)
         request.last_dispatch = now
+        request.unserved_since = None
         request.workers_used.add(worker.label)
-        worker.in_flight.add((request.id, index))
+        worker.in_flight[request.id, index] = now + chunk_deadline_s(state.settings.service, job.chunk.text)
         worker.last_used = now
         leads = _leads(state, worker, request, index)
         if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
@@ -90,7 +92,7 @@ def _idle_neighbours(state: State, worker: Worker) -> list[Worker] | None:
 def _next_request_for(state: State, worker: Worker) -> Request | None:
     best: Request | None = None
     for request in state.requests.values():
-        if not request.pending or not _speaks(worker, request):
+        if not request.pending or not speaks(worker, request):
             continue
         if 0 in request.in_flight and request.lead_host is not None and request.lead_host == worker.host:
             continue  # its first chunk is being spoken on every core of this host
@@ -99,13 +101,6 @@ def _next_request_for(state: State, worker: Worker) -> Request | None:
     if best is not None and best.voice is None:
         best.voice = worker.voice
     return best
-
-
-def _speaks(worker: Worker, request: Request) -> bool:
-    """Whether ``worker``'s voice is the request's (or, not resolved yet, what it asked for)."""
-    if request.voice is not None:
-        return request.voice == worker.voice
-    return request.voice_query is None or bool(matching_voices(request.voice_query, [worker.description]))
 
 
 def _turn(request: Request) -> tuple[int, float, float]:
