@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from swtts.pipeline.normalize.alignment import NormalizedText, Span
+from swtts.pipeline.normalize.alignment import NormalizedText, Span, SpanIndex
 from swtts.pipeline.normalize.options import DEFAULT_MARKUP, MarkupOptions
 
 __all__ = ["MarkupStream"]
@@ -67,7 +67,8 @@ class MarkupStream:
         self._options = options
         self._fed: list[str] = []
         self._returned: list[str] = []
-        self._spans: list[Span] = []
+        self._index = SpanIndex()
+        self._returned_chars = 0
         self._window = ""
         self._window_start = 0  # offset of the window in everything fed
         self._window_spoken = 0  # offset of the window's stripped text in everything returned
@@ -97,7 +98,13 @@ class MarkupStream:
     @property
     def mapping(self) -> NormalizedText:
         """Everything fed (original) and returned (spoken), with the spans between them."""
-        return NormalizedText("".join(self._fed), "".join(self._returned), tuple(self._spans))
+        return NormalizedText("".join(self._fed), "".join(self._returned), tuple(self._index.spans))
+
+    def to_original(self, spoken_start: int, spoken_end: int) -> tuple[int, int]:
+        """As :meth:`NormalizedText.to_original` on :attr:`mapping`, without building it."""
+        if not 0 <= spoken_start <= spoken_end <= self._returned_chars:
+            raise ValueError(f"range {spoken_start}:{spoken_end} is outside the text returned")
+        return self._index.to_original(spoken_start, spoken_end)
 
     # ----- where to cut --------------------------------------------------------------------------
 
@@ -173,6 +180,7 @@ class MarkupStream:
         text = stripped.spoken[self._released_spoken : spoken_cut]
         self._take_spans(stripped, cut, spoken_cut)
         self._returned.append(text)
+        self._returned_chars += len(text)
         if restart:
             self._window = window[cut:]
             self._window_start += cut
@@ -202,7 +210,7 @@ class MarkupStream:
             if span.original_end > cut or span.spoken_end > spoken_cut:
                 break
             o, s = self._window_start, self._window_spoken
-            self._spans.append(
+            self._index.add(
                 Span(span.original_start + o, span.original_end + o, span.spoken_start + s, span.spoken_end + s)
             )
 
