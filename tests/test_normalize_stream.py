@@ -45,6 +45,7 @@ SAMPLES = [
     "Some `code with *stars*` and a <b>tag</b> and an ![old lamp](img/l.png).\n\n---\n\nEnd.",
     "Title\n=====\nText.\n\n    indented code\n\nMore.",
     "1. First step is long\n   and continues here.\n2. Second.\n\n10. Tenth item.\n",
+    "# A closed heading #  \nIts text.",
 ]
 
 
@@ -98,6 +99,13 @@ def test_text_is_released_while_it_arrives() -> None:
     for piece in pieces_of(text[: text.index("Next") + 1], 1):
         out += stream.feed(piece)
     assert out == "Hello big world. "
+
+
+def test_a_complete_last_word_is_released_for_a_time_flush() -> None:
+    """A stalled stream's text up to its last complete word is out, for the segmenter's time flush."""
+    stream = MarkupStream()
+    assert stream.feed("The answer is **coming** ") == "The answer is coming "
+    assert stream.feed("soon") == ""
 
 
 def test_open_markup_is_held_until_it_closes() -> None:

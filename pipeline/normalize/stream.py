@@ -11,8 +11,8 @@ returns the stripped text up to the last *cut* that later text cannot change:
   between two blocks comes with the first), outside a fence or a table, where the line is
   not indented (list continuation, code), not a setext ``===`` underline, and no table
   starts there without a blank line before it;
-* the start of a word in the current line, once the line's marker (``#``, ``-``, ``1.``,
-  ``>``) is behind it and the line holds no pipe;
+* the start of a word in the current line (or its end, after a space), once the line's
+  marker (``#``, ``-``, ``1.``, ``>``) is behind it and the line holds no pipe;
 
 and only where nothing is left open: an opener not closed yet stays in the stripped text as
 written, so for each kind found there (``*``, ``_``, ``~``, ``[``, ``<``, backticks) the
@@ -50,6 +50,7 @@ _CLOSERS = {
     "~": ("x~", "x~~"),
 }
 _BACKTICKS_RE = re.compile(r"`+")
+_WORD_TRIES = 2  # word starts tried per piece, the furthest first
 # A window may start again at a word beginning with one of these: never a block marker.
 _SAFE_START_RE = re.compile(r"[^\W\d_]|[\"'“‘«(¿¡]")
 # A line that opens a block (heading, list item, quote): what follows it depends on it, so a
@@ -81,12 +82,16 @@ class MarkupStream:
             return ""
         self._fed.append(piece)
         self._window += piece
-        out = []
-        while (cut := self._next_cut()) is not None:
-            released = self._release(*cut)
-            if released is None:
-                break
-            out.append(released)
+        out: list[str] = []
+        progress = True
+        while progress:
+            progress = False
+            for cut in self._cuts():
+                released = self._release(*cut)
+                if released is not None:
+                    out.append(released)
+                    progress = True
+                    break
         return "".join(out)
 
     def finish(self) -> str:
@@ -108,23 +113,27 @@ class MarkupStream:
 
     # ----- where to cut --------------------------------------------------------------------------
 
-    def _next_cut(self) -> tuple[int, int, bool, bool] | None:
-        """``(cut, lookahead end, restart there, needs the open-markup check)``, the furthest first."""
+    def _cuts(self) -> list[tuple[int, int, bool, bool]]:
+        """A few cuts to try, the furthest first: ``(cut, lookahead end, restart there, needs the
+        open-markup check)``."""
         window = self._window
         lines = _lines(window)
         held = _held_lines(window, lines)
         line_cut = self._line_cut(lines, held)
         last_start = lines[-1][0]
+        cuts = []
         if not held[-1] and not (len(held) > 1 and held[-2]):  # the current line, inside no fence or table
-            word = self._word_cut(last_start)
-            if word is not None and (line_cut is None or word > line_cut[0]):
+            for word in self._word_cuts(last_start):
+                if line_cut is not None and word <= line_cut[0]:
+                    break
                 restart = (
-                    _SAFE_START_RE.match(window, word) is not None
+                    word < len(window)
+                    and _SAFE_START_RE.match(window, word) is not None
                     and not _BLOCK_MARKER_RE.match(window, last_start)
                     and not _in_container(window, word)
                 )
-                return word, len(window), restart, True
-        return line_cut
+                cuts.append((word, len(window), restart, True))
+        return [*cuts, line_cut] if line_cut is not None else cuts
 
     def _line_cut(self, lines: list[tuple[int, int]], held: list[bool]) -> tuple[int, int, bool, bool] | None:
         window = self._window
@@ -148,32 +157,39 @@ class MarkupStream:
             return start, len(window), restart, not after_blank
         return None
 
-    def _word_cut(self, line_start: int) -> int | None:
-        """The start of the last word of the incomplete last line, once its marker is behind it."""
+    def _word_cuts(self, line_start: int) -> list[int]:
+        """The last word starts of the current line (its end too, after a space), once its
+        marker is behind them: an open construct may hold back the last one, not the one before."""
         window = self._window
         line = window[line_start:]
         if "|" in line or _FENCE_RE.match(line):
-            return None
+            return []
         words = [m.start() + line_start for m in _WORD_START_RE.finditer(line)]
+        if line.endswith((" ", "\t")) and not line.lstrip().startswith("#"):
+            words.append(len(window))  # the last word is complete (a heading's may close it: "# A #")
         marker = _BLOCK_MARKER_RE.match(window, line_start)
         after_marker = marker.end() if marker else line_start
+        cuts = []
         for word in reversed(words):
-            if word <= self._released:
-                return None
+            if word <= self._released or len(cuts) == _WORD_TRIES:
+                break
             if any(c.isalnum() for c in window[after_marker:word]):
-                return word
-        return None
+                cuts.append(word)
+        return cuts
 
     # ----- releasing -----------------------------------------------------------------------------
 
     def _release(self, cut: int, lookahead: int, restart: bool, check: bool) -> str | None:
         """Return the stripped text of ``window[released:cut]``; None if the cut is not settled."""
         window = self._window
-        stripped = _strip(window[:lookahead], self._options)
+        # A cut at the end, after a space, is read as if a word followed: a space that ends the
+        # text may go with the markup before it ("**bold** " is "bold").
+        text = window[:lookahead] + ("x" if cut == len(window) and check else "")
+        stripped = _strip(text, self._options)
         spoken_cut = _spoken_position(stripped, cut)
         if spoken_cut is None or spoken_cut < self._released_spoken:
             return None
-        if check and not self._closed(window[:lookahead], stripped.spoken[:spoken_cut]):
+        if check and not self._closed(text, stripped.spoken[:spoken_cut]):
             return None
         if restart and _strip(window[cut:lookahead], self._options).spoken != stripped.spoken[spoken_cut:]:
             restart = False  # what follows the cut reads otherwise alone: keep the window whole
