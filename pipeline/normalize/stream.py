@@ -169,7 +169,7 @@ class MarkupStream:
             words.append(len(window))  # the last word is complete (a heading's may close it: "# A #")
         marker = _BLOCK_MARKER_RE.match(window, line_start)
         after_marker = marker.end() if marker else line_start
-        cuts = []
+        cuts: list[int] = []
         for word in reversed(words):
             if word <= self._released or len(cuts) == _WORD_TRIES:
                 break
