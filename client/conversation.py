@@ -132,7 +132,8 @@ class Conversation:
         if not isinstance(message, Audio) or message.index != self.expected:
             return None
         self.expected += 1
-        source = self.reading.place(message.text)
+        start = self.reading.place(message.text)
+        source = None if start is None else self.reading.to_original(start, start + len(message.text))
         return AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000, source)
 
     def must_retry(self) -> bool:

@@ -7,8 +7,9 @@ parses markdown. A whole text is stripped at once, a token stream piece by piece
 (:class:`~swtts.pipeline.normalize.MarkupStream`, so the same text is spoken either way).
 The workers then read numbers, money and abbreviations in their voice's language.
 
-The map from the text sent back to the text given is kept, and each chunk received (in
-order, its text a verbatim slice of the text sent) is placed in the text given: its range
+The map from the text sent back to the text given is kept: each chunk received (in order,
+its text a verbatim slice of the text sent) is placed in the text sent (:meth:`Reading.place`),
+and any range of it maps to the text given (:meth:`Reading.to_original`); a chunk's own range
 there is :attr:`~swtts.client.results.AudioChunk.source`.
 """
 
@@ -56,8 +57,8 @@ class Reading:
         self._unplaced += sent
         return sent
 
-    def place(self, chunk_text: str) -> tuple[int, int] | None:
-        """The range of the text given that the next chunk reads, or None if it cannot be found.
+    def place(self, chunk_text: str) -> int | None:
+        """Where the next chunk starts in the text sent, or None if it cannot be found there.
 
         Chunks come back in order and only whitespace lies between them in the text sent.
         """
@@ -66,9 +67,13 @@ class Reading:
             LOGGER.debug("chunk %r not found in the text sent", chunk_text[:60])
             return None
         start = self._placed + at
-        end = start + len(chunk_text)
         self._unplaced = self._unplaced[at + len(chunk_text) :]
-        self._placed = end
+        self._placed = start + len(chunk_text)
+        return start
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """The range of the text given that ``[start, end)`` of the text sent reads (the markup
+        around a word counts with it only where the two were rewritten as one)."""
         if self._whole is not None:
             return self._whole.to_original(start, end)
         if self._stream is not None:
