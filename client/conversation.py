@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import Any, Generic, TypeVar
 
+from swtts.client.reading import Reading
 from swtts.client.results import AudioChunk
 from swtts.config import ServiceSettings, StreamSettings
 from swtts.pipeline.segmenter import SentenceSegmenter
@@ -66,8 +67,9 @@ def read_reply(frames: list[bytes]) -> Message:
 class Conversation:
     """Protocol state of one request: the parts sent so far, the chunks received, the retry budget."""
 
-    def __init__(self, template: Submit, service: ServiceSettings, endpoint: str) -> None:
+    def __init__(self, template: Submit, service: ServiceSettings, endpoint: str, reading: Reading) -> None:
         self.template = template
+        self.reading = reading
         self.request_id = uuid.uuid4().hex
         self.parts: list[tuple[str | None, bool]] = []
         self.expected = 0
@@ -111,6 +113,7 @@ class Conversation:
             max_chunk_chars=template.max_chunk_chars,
             first_chunk_chars=template.first_chunk_chars,
             deadline_s=template.deadline_s,
+            normalize=template.normalize,
         ).encode()
 
     def receive(self, frames: list[bytes]) -> AudioChunk | None:
@@ -132,7 +135,9 @@ class Conversation:
         if not isinstance(message, Audio) or message.index != self.expected:
             return None
         self.expected += 1
-        return AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000)
+        start = self.reading.place(message.text)
+        source = None if start is None else self.reading.to_original(start, start + len(message.text))
+        return AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000, source)
 
     def must_retry(self) -> bool:
         """Lazy Pirate: True when the broker has been silent too long and the request must be
@@ -190,10 +195,14 @@ class Question(Generic[_R]):
 
 
 class TokenParts:
-    """Cuts a token stream into a streamed request's parts: each sentence as soon as it is complete."""
+    """Cuts a token stream into a streamed request's parts: each sentence as soon as it is complete.
 
-    def __init__(self, settings: StreamSettings) -> None:
+    Tokens go through the request's :class:`Reading` first (its markup removed as it settles).
+    """
+
+    def __init__(self, settings: StreamSettings, reading: Reading) -> None:
         self.segmenter = SentenceSegmenter(settings.flush_chars, settings.flush_after_s)
+        self.reading = reading
         self._sent_any = False
 
     @property
@@ -202,14 +211,14 @@ class TokenParts:
         return bool(self.segmenter.pending.strip())
 
     def feed(self, token: str) -> list[str]:
-        return self._kept(self.segmenter.feed(token))
+        return self._kept(self.segmenter.feed(self.reading.feed(token)))
 
     def poll(self) -> list[str]:
         return self._kept(self.segmenter.poll())
 
     def finish(self) -> list[str]:
         """The last parts; a stream that never had any text is an error."""
-        parts = self._kept(self.segmenter.finish())
+        parts = self._kept(self.segmenter.feed(self.reading.finish()) + self.segmenter.finish())
         if not self._sent_any:
             raise InvalidRequestError("the token stream produced no text", ErrorCode.EMPTY_TEXT)
         return parts

@@ -20,7 +20,9 @@ class AudioChunk:
 
     ``pcm`` is little-endian signed PCM of ``sample_width`` bytes per sample and ``channels``
     channels (int16 mono from Piper); ``total`` is the request's chunk count once its text is
-    complete; ``received_ms`` counts from the request being sent.
+    complete; ``received_ms`` counts from the request being sent. ``text`` is the chunk as
+    sent, its markup removed; ``source`` is the range of the request's text (as given, or
+    all its tokens joined) that it reads, None if it could not be placed.
     """
 
     index: int
@@ -39,9 +41,10 @@ class AudioChunk:
     synth_ms: float
     received_ms: float
     total: int | None
+    source: tuple[int, int] | None = None
 
     @classmethod
-    def from_audio(cls, message: Audio, received_ms: float) -> AudioChunk:
+    def from_audio(cls, message: Audio, received_ms: float, source: tuple[int, int] | None = None) -> AudioChunk:
         return cls(
             index=message.index,
             text=message.text,
@@ -59,6 +62,7 @@ class AudioChunk:
             synth_ms=message.synth_ms,
             received_ms=round(received_ms, 3),
             total=message.total,
+            source=source,
         )
 
     @property

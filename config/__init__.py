@@ -40,6 +40,7 @@ __all__ = [
     "ChunkerSettings",
     "ConfigError",
     "MetricsSettings",
+    "NormalizeSettings",
     "SecuritySettings",
     "ServiceSettings",
     "Settings",
@@ -143,6 +144,15 @@ class StreamSettings(Section):
 
 
 @dataclass(frozen=True)
+class NormalizeSettings(Section):
+    section: ClassVar[str] = "normalize"
+
+    enabled: bool = setting(True)
+    read_code_blocks: bool = setting(False)
+    read_code_spans: bool = setting(True)
+
+
+@dataclass(frozen=True)
 class AssemblySettings(Section):
     section: ClassVar[str] = "assembly"
 
@@ -210,6 +220,7 @@ class Settings:
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
+    normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
     assembly: AssemblySettings = field(default_factory=AssemblySettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)

@@ -22,7 +22,9 @@ CHANNELS = 1
 class Submit(Message):
     """A document, or one part of a streamed one; a last part without text closes the stream.
 
-    The request's options (voice, params, cache, chunk sizes, deadline) are read from part 0.
+    The request's options (voice, params, cache, chunk sizes, deadline, normalize) are read
+    from part 0. ``normalize``: the workers read numbers, money, dates and abbreviations as
+    words in the voice's language (the producer has already stripped the text's markup).
     """
 
     TYPE: ClassVar[MsgType] = MsgType.SUBMIT
@@ -38,6 +40,7 @@ class Submit(Message):
     max_chunk_chars: int | None = None
     first_chunk_chars: int | None = None
     deadline_s: float | None = None
+    normalize: bool = True
 
     @classmethod
     def read(cls, fields: Fields) -> Self:
@@ -54,6 +57,7 @@ class Submit(Message):
             max_chunk_chars=options.optional_integer("max_chunk_chars", MIN_CHUNK_CHARS, MAX_CHUNK_CHARS),
             first_chunk_chars=options.optional_integer("first_chunk_chars", MIN_CHUNK_CHARS, MAX_CHUNK_CHARS),
             deadline_s=options.optional_number("deadline_s", 0.0, MAX_DEADLINE_S, low_open=True),
+            normalize=options.flag("normalize", True),
             text=fields.text_payload(required=part == 0),
         )
 

@@ -26,6 +26,7 @@ import zmq.asyncio
 
 from swtts.client import AsyncClient, AudioChunk, Client, SynthesisOptions, UnavailableError
 from swtts.config import Settings, load_settings
+from swtts.pipeline.normalize import strip_markup
 from swtts.protocol import (
     Audio,
     Cancel,
@@ -62,9 +63,10 @@ def odd_pieces(text: str, sizes: tuple[int, ...] = (1, 4, 7, 2, 11, 3, 5)) -> li
 
 
 def assert_complete_and_ordered(chunks: list[AudioChunk], text: str) -> None:
+    """Every chunk, in order, together the whole text (as sent: its markup removed)."""
     assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
     assert chunks[-1].total == len(chunks)
-    assert squeeze("".join(chunk.text for chunk in chunks)) == squeeze(text)
+    assert squeeze("".join(chunk.text for chunk in chunks)) == squeeze(strip_markup(text).spoken)
 
 
 def live(status: StatusReply) -> list[Any]:

@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import zmq
 
 from swtts.config import Settings, load_settings
+from swtts.pipeline.normalize import VERSION
 from swtts.protocol import (
     Failed,
     Heartbeat,
@@ -47,7 +49,7 @@ class FakeEngine:
 def test_short_first_chunk_is_not_held_back_by_long_neighbours() -> None:
     engine = FakeEngine()
     worker = Worker(engine, load_settings().override(voice__batch_max_size=4))  # type: ignore[arg-type]
-    long_text = " ".join(f"Sentence {i} is long enough." for i in range(3))
+    long_text = " ".join(f"Sentence {n} is long enough." for n in ("one", "two", "three"))
     tasks = [Task("r", i, long_text) for i in (1, 2)] + [Task("r", 0, "Hi there.")]
     answers = list(worker._run_tasks(tasks))
     assert [(a.request_id, a.index) for a in answers] == [("r", 0), ("r", 1), ("r", 2)]
@@ -81,6 +83,48 @@ def test_ready_describes_the_voice_from_the_engine() -> None:
     assert isinstance(ready, Ready)
     assert (ready.voice.name, ready.voice.language, ready.voice.espeak_voice) == ("fake", "en_US", "en-us")
     assert (ready.voice_hash, ready.device, ready.voice.sample_rate) == ("hash", "cpu", 22050)
+    assert ready.normalizer == f"en/{VERSION}"
+
+
+class FrenchEngine(FakeEngine):
+    info = VoiceInfo("fake-fr", "fake.onnx", "hash", 22050, 1, {}, "fr_FR", "fr", "cpu")
+
+
+class GermanEngine(FakeEngine):
+    info = VoiceInfo("fake-de", "fake.onnx", "hash", 22050, 1, {}, "de_DE", "de", "cpu")
+
+
+@pytest.mark.parametrize(
+    ("engine", "text", "spoken"),
+    [
+        (FakeEngine, "Dr. Smith paid $49.95 at 8:00.", "Doctor Smith paid forty-nine dollars and ninety-five cents"),
+        (FrenchEngine, "M. Dupont paie 49,95 € à 14h30.", "Monsieur Dupont paie quarante-neuf euros quatre-vingt"),
+        (GermanEngine, "Dr. Schmidt zahlt 49,95 €.", "Dr. Schmidt zahlt 49,95 €."),  # no rules: as written
+    ],
+)
+def test_the_worker_reads_each_chunk_in_its_voices_language(engine: type[FakeEngine], text: str, spoken: str) -> None:
+    fake = engine()
+    worker = Worker(fake, load_settings())  # type: ignore[arg-type]
+    answers = list(
+        worker._run_tasks([Task("r", 1, text), Task("r", 2, text, normalize=False)])
+    )  # not a first chunk: they share a pass
+    assert all(isinstance(a, Result) for a in answers)
+    assert [spoken in call for call in fake.calls[0]] == [True, spoken == text]
+    assert text in fake.calls[0]  # the task that asked for no normalization is read as written
+    reading = worker.reading(Task("r", 0, text))
+    assert reading.original == text and reading.spoken.startswith(spoken)
+
+
+def test_a_normalizer_failure_reads_the_chunk_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import swtts.workers.worker as module
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("rule bug")
+
+    monkeypatch.setattr(module, "normalize", broken)
+    fake = FakeEngine()
+    answers = list(Worker(fake, load_settings())._run_tasks([Task("r", 0, "Pay $5.")]))  # type: ignore[arg-type]
+    assert isinstance(answers[0], Result) and fake.calls == [["Pay $5."]]
 
 
 class SlowEngine(FakeEngine):

@@ -23,6 +23,7 @@ import zmq
 
 from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.normalize import VERSION, NormalizedText, NormalizeOptions, normalize, normalizer_for
 from swtts.protocol import (
     Disconnect,
     Error,
@@ -42,6 +43,8 @@ from swtts.workers.engine import Engine, VoiceInfo
 from swtts.workers.parent import parent_alive
 
 LOGGER = logging.getLogger(__name__)
+
+PLAIN = NormalizeOptions(markup=False)  # the producer has removed the markup already
 
 
 class Worker:
@@ -63,6 +66,9 @@ class Worker:
         self._speaking = False
         self._dealer: zmq.Socket | None = None
         self.refused = ""  # the broker's word when it will not take this peer as a worker (its key)
+        self.language = engine.info.espeak_voice or engine.info.language  # what espeak reads the text as
+        normalizer = normalizer_for(self.language)  # its rules load now, not on the first chunk
+        self.normalizer = f"{normalizer.code}/{VERSION}" if normalizer is not None else ""
 
     def run(self) -> None:
         """Serve until :attr:`stop_event` is set; tasks already accepted are spoken before leaving."""
@@ -132,6 +138,7 @@ class Worker:
             capacity=self.capacity,
             batching=self.engine.batching,
             solo=bool(self.engine.solo_threads),
+            normalizer=self.normalizer,
         )
 
     def _drain(self, dealer: zmq.Socket, pending: list[Task]) -> None:
@@ -217,12 +224,26 @@ class Worker:
         if group:
             yield from self._run_group(group)
 
+    def reading(self, task: Task) -> NormalizedText:
+        """The chunk as it will be spoken, with the map back to its text as sent.
+
+        A normalizer failure is logged and the chunk read as written: it must not cost the audio.
+        """
+        if task.normalize:
+            try:
+                return normalize(task.text, self.language, PLAIN)
+            except Exception:
+                LOGGER.exception("normalizing chunk %s:%d failed; reading it as written", task.request_id, task.index)
+        return NormalizedText(task.text, task.text, ())
+
     def _run_group(self, group: list[Task]) -> Iterator[Result | Failed]:
+        readings = [self.reading(task) for task in group]
         try:
             if self.engine.batching:  # also one chunk: its sentences share padded passes
-                results = self.engine.synthesize_batch([(t.text, t.params) for t in group], self.capacity)
+                items = [(reading.spoken, task.params) for reading, task in zip(readings, group, strict=True)]
+                results = self.engine.synthesize_batch(items, self.capacity)
             else:
-                results = [self.engine.synthesize(group[0].text, group[0].params, group[0].solo)]
+                results = [self.engine.synthesize(readings[0].spoken, group[0].params, group[0].solo)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
             LOGGER.exception("chunk(s) %s failed", ", ".join(f"{t.request_id}:{t.index}" for t in group))
             for task in group:

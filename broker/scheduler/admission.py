@@ -131,6 +131,7 @@ class Admission:
             created=now,
             deadline=now + (message.deadline_s or service.request_deadline_s),
             unserved_since=now,  # until a worker for it is seen (see deadlines.unserved)
+            normalize=message.normalize,
         )
 
     def resolve_voice(self, requested: str | None, params: SynthesisParams) -> tuple[str | None, str | None]:
@@ -183,23 +184,28 @@ class Admission:
         request.doc_hit = True
         return chunks
 
-    def _voice_hash(self, request: Request) -> str | None:
-        worker = self.state.worker_with(request.voice) if request.use_cache else None
-        return worker.ready.voice_hash if worker is not None else None
+    def _voice(self, request: Request) -> tuple[str, dict[str, object]] | None:
+        """The voice hash and what else shapes the audio of the request's chunks; None: no caching.
 
-    def _audio_params(self, request: Request) -> dict[str, object]:
-        return {**request.params.to_wire(), "format": "pcm_s16le_mono"}
+        A normalized chunk is read by the worker's normalizer (its language and rules' version,
+        from READY); the producer removed the markup, so the text sent carries that already.
+        """
+        worker = self.state.worker_with(request.voice) if request.use_cache else None
+        if worker is None:
+            return None
+        normalizer = worker.ready.normalizer if request.normalize else None
+        return worker.ready.voice_hash, {**request.params.to_wire(), "format": "pcm_s16le_mono", "read": normalizer}
 
     def _chunk_key(self, request: Request, text: str) -> str | None:
-        voice_hash = self._voice_hash(request)
-        return cache_key("chunk", text, voice_hash, self._audio_params(request)) if voice_hash else None
+        voice = self._voice(request)
+        return cache_key("chunk", text, *voice) if voice else None
 
     def _doc_key(self, request: Request, text: str) -> str | None:
-        voice_hash = self._voice_hash(request)
-        if voice_hash is None:
+        voice = self._voice(request)
+        if voice is None:
             return None
         chunking = {"max_chunk_chars": request.max_chunk_chars, "first_chunk_chars": request.first_chunk_chars}
-        return cache_key("doc", text, voice_hash, {**self._audio_params(request), **chunking})
+        return cache_key("doc", text, voice[0], {**voice[1], **chunking})
 
     def cache_get(self, key: str | None) -> CachedAudio | None:
         state = self.state

@@ -55,7 +55,7 @@ def dispatch(state: State) -> None:
         if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
             request.lead_host = worker.host if leads else None
         solo = leads or _alone(state, worker)
-        state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo))
+        state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo, request.normalize))
 
 
 def _alone(state: State, worker: Worker) -> bool:

@@ -73,6 +73,7 @@ class Request:
     created: float
     deadline: float
     voice_query: str | None = None
+    normalize: bool = True
     jobs: list[Job] = field(default_factory=list)
     pending: deque[int] = field(default_factory=deque)
     in_flight: set[int] = field(default_factory=set)

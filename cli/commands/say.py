@@ -47,6 +47,12 @@ def register(commands: Subcommands) -> None:
     add_setting(say, "--volume", "gain after loudness levelling, >= 0 (1 = unchanged)", "X")
     say.add_argument("--no-cache", action="store_true", help="neither read nor write the audio cache")
     say.add_argument(
+        "--no-normalize",
+        action="store_true",
+        help="read the text as written: markup and all, numbers and abbreviations as espeak reads them "
+        "[config: normalize.enabled]",
+    )
+    say.add_argument(
         "--stream", action="store_true", help="write audio as it arrives (with --file -, read stdin as it comes)"
     )
     say.set_defaults(handler=run)
@@ -61,7 +67,7 @@ def _check_workers(args: argparse.Namespace, settings: Settings) -> None:
     raise UsageError("service.workers = 0 leaves say without a worker: give --workers N or --connect")
 
 
-def _read_text(args: argparse.Namespace) -> str:
+def read_text(args: argparse.Namespace) -> str:
     if args.text is not None and args.file:
         raise ValueError("give the text or --file, not both")
     if args.file == "-":
@@ -95,9 +101,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
     if args.output != "-":
         check_output_path(args.output)
-    source: Any = _stdin_pieces() if (args.stream and args.file == "-") else _read_text(args)
+    source: Any = _stdin_pieces() if (args.stream and args.file == "-") else read_text(args)
     options = SynthesisOptions(
         use_cache=not args.no_cache,
+        normalize=False if args.no_normalize else None,
         voice=Path(args.voice).name.removesuffix(".onnx") if (args.voice and args.connect) else None,
     )
     if args.connect:
