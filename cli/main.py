@@ -112,9 +112,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-cache", action="store_true")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--http", metavar="HOST:PORT", help="also serve the OpenAI-compatible speech API and page")
     common(serve)
     voice(serve)
     serve.set_defaults(handler=_cmd_serve)
+
+    http = commands.add_parser("http", help="serve the OpenAI-compatible speech API and page for a running broker")
+    http.add_argument("--bind", dest="http_bind", metavar="HOST:PORT", help="default from config: 127.0.0.1:8000")
+    http.add_argument("--connect", help="broker endpoint, e.g. tcp://127.0.0.1:5555")
+    common(http)
+    http.set_defaults(handler=_cmd_http)
 
     worker = commands.add_parser("worker", help="join a broker as a worker (this or another machine)")
     worker.add_argument("--connect", help="broker endpoint, e.g. tcp://HOST:5555")
@@ -264,12 +271,26 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         use_cache=False if args.no_cache else None,
         log_level=args.log_level.upper(),
         parent_pid=args.parent_pid,
+        http_bind=args.http,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: supervisor.stop())
     if args.parent_pid is None:
         print(f"swtts: serving on {supervisor.endpoint} with {supervisor.count} local worker(s)", file=sys.stderr)
+        if supervisor.http_bind:
+            print(f"swtts: speech API and page on http://{supervisor.http_bind}/", file=sys.stderr)
     supervisor.run()
+    return 0
+
+
+def _cmd_http(args: argparse.Namespace, settings: Settings) -> int:
+    from swtts.gateways.http import run_gateway
+
+    bind = args.http_bind or settings.http.bind
+    print(
+        f"swtts: speech API and page on http://{bind}/ for the broker at {settings.service.endpoint}", file=sys.stderr
+    )
+    run_gateway(settings, settings.service.endpoint, bind)
     return 0
 
 

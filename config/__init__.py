@@ -15,13 +15,14 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 __all__ = [
     "AssemblySettings",
     "CacheSettings",
     "ChunkerSettings",
     "ConfigError",
+    "HttpSettings",
     "MetricsSettings",
     "SecuritySettings",
     "ServiceSettings",
@@ -133,6 +134,18 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    enabled: bool = False
+    bind: str = "127.0.0.1:8000"
+    api_keys_file: str = ""
+    max_input_chars: int = 1_000_000
+    max_body_bytes: int = 16_000_000
+    max_streams: int = 8
+    models: list[str] = field(default_factory=list)
+    voice_map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
@@ -143,6 +156,7 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def override(self, **changes: Any) -> Settings:
         """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped."""
@@ -168,8 +182,10 @@ def dump_settings(settings: Settings) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
+    if isinstance(value, str | list):
         return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -219,7 +235,9 @@ def _merge_section(current: Any, section_name: str, values: dict[str, Any], sour
     return dataclasses.replace(current, **checked)
 
 
-def _coerce(value: Any, expected: type, name: str, source: str) -> Any:
+def _coerce(value: Any, expected: Any, name: str, source: str) -> Any:
+    if get_origin(expected) in (list, dict):
+        return _coerce_strings(value, expected, name, source)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is bool and not isinstance(value, bool):
@@ -229,3 +247,13 @@ def _coerce(value: Any, expected: type, name: str, source: str) -> Any:
     if not isinstance(value, expected):
         raise ConfigError(f"{source}: {name} must be {expected.__name__}, got {value!r}")
     return value
+
+
+def _coerce_strings(value: Any, expected: Any, name: str, source: str) -> Any:
+    """A list of strings or a table of string values (the only containers the settings hold)."""
+    container = get_origin(expected)
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, container) or not all(isinstance(item, str) for item in items):
+        kind = "a list of strings" if container is list else "a table of strings"
+        raise ConfigError(f"{source}: {name} must be {kind}, got {value!r}")
+    return container(value)

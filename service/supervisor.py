@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from swtts.broker.broker import Broker
 from swtts.config import Settings, dump_settings
@@ -66,10 +67,13 @@ class Supervisor:
         use_cache: bool | None = None,
         log_level: str = "WARNING",
         parent_pid: int | None = None,
+        http_bind: str | None = None,
     ) -> None:
         self.settings = settings
+        self.http_bind = http_bind or (settings.http.bind if settings.http.enabled else None)
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
+        self.gateway = self._http_gateway()
         self.count = settings.service.local_workers() if workers is None else workers
         self.threads = threads_per_worker(settings, self.count)
         self.log_level = log_level
@@ -81,6 +85,14 @@ class Supervisor:
         self.processes: list[subprocess.Popen[bytes]] = []
         self._restarts: list[float] = []
 
+    def _http_gateway(self) -> Any:
+        """The HTTP speech API for ``--http``: a thread of this process, a client of this broker."""
+        if self.http_bind is None:
+            return None
+        from swtts.gateways.http import HttpThread
+
+        return HttpThread(self.settings, self.endpoint, self.http_bind, [self.broker.metrics.registry])
+
     def run(self) -> None:
         """Serve until stopped (signal, parent gone); then drain and stop the workers.
 
@@ -88,12 +100,20 @@ class Supervisor:
         watcher thread starts and restarts the worker processes.
         """
         watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
+        if self.gateway is not None:
+            try:
+                self.gateway.start()
+            except BaseException:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                raise
         self.processes = [self._spawn() for _ in range(self.count)]
         LOGGER.info("serving on %s with %d local worker(s)", self.endpoint, self.count)
         watcher.start()
         try:
             self.broker.run()
         finally:
+            if self.gateway is not None:
+                self.gateway.stop()
             self.stop_event.set()
             watcher.join(timeout=5)
             self._stop_workers()

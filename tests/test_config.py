@@ -21,7 +21,7 @@ def test_default_file_matches_the_typed_defaults() -> None:
 def test_every_key_is_documented_and_read_by_code() -> None:
     data = tomllib.loads(default_config_path().read_text())
     code = "\n".join(
-        p.read_text() for folder in ("pipeline", "broker", "workers", "config", "client", "service", "cli", "protocol") for p in (REPO / folder).glob("*.py")
+        p.read_text() for folder in ("pipeline", "broker", "workers", "config", "client", "service", "cli", "protocol", "gateways/http") for p in (REPO / folder).glob("*.py")
     )
     for section in dataclasses.fields(Settings):
         keys = {f.name for f in dataclasses.fields(getattr(Settings(), section.name))}

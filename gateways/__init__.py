@@ -1,0 +1,1 @@
+"""Gateways: servers that speak other ecosystems' protocols (HTTP/OpenAI, Wyoming) over the client."""

@@ -1,0 +1,76 @@
+"""Running the app: on a thread of the broker process (``serve --http``) or as a process of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from swtts.config import ConfigError, Settings
+from swtts.gateways.http.app import create_app
+from swtts.gateways.http.auth import check_bind, load_keys
+from swtts.gateways.http.backend import SpeechBackend
+
+LOGGER = logging.getLogger(__name__)
+_START_TIMEOUT_S = 30.0
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) into its parts, or a clear :class:`ConfigError`."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"HTTP bind address must be HOST:PORT, got {bind!r}")
+    return host.strip("[]"), int(port)
+
+
+def _server(settings: Settings, endpoint: str, bind: str, registries: Sequence[CollectorRegistry]) -> uvicorn.Server:
+    host, port = parse_bind(bind)
+    keys = load_keys(settings.http)
+    check_bind(host, port, keys)
+    app = create_app(settings, SpeechBackend(endpoint, settings), keys, registries)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    return uvicorn.Server(config)
+
+
+class HttpThread:
+    """The gateway on a thread of its own, with its own event loop and client (``serve --http``)."""
+
+    def __init__(
+        self, settings: Settings, endpoint: str, bind: str, registries: Sequence[CollectorRegistry] = ()
+    ) -> None:
+        self.bind = bind
+        self.server = _server(settings, endpoint, bind, registries)
+        self._thread = threading.Thread(target=self._run, name="http-gateway", daemon=True)
+        self._failed: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve())
+        except BaseException as exc:  # uvicorn exits (SystemExit) when it cannot bind
+            self._failed = exc
+
+    def start(self) -> None:
+        """Start serving; raises a clear error if the address cannot be bound."""
+        self._thread.start()
+        ready = threading.Event()
+        while not self.server.started and self._thread.is_alive():
+            ready.wait(0.02)
+        if not self.server.started:
+            raise OSError(f"cannot serve HTTP on {self.bind} (address in use or not available)")
+        LOGGER.info("HTTP speech API on http://%s", self.bind)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def run_gateway(settings: Settings, endpoint: str, bind: str) -> None:
+    """Serve in this process until SIGINT/SIGTERM (``swtts http``)."""
+    server = _server(settings, endpoint, bind, ())
+    server.run()
+    if not server.started:
+        raise OSError(f"cannot serve HTTP on {bind} (address in use or not available)")

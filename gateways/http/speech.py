@@ -1,0 +1,227 @@
+"""``POST /v1/audio/speech``: OpenAI's contract over the backend, streamed in every format.
+
+The response starts when the first chunk of audio is ready, so a broker error (busy, unknown
+voice, no worker) is still a proper status; after that the audio streams chunk by chunk
+through the format's encoder. A client that leaves mid-stream cancels the request at the
+broker. With ``stream_format: sse`` each piece of audio is a ``speech.audio.delta`` event
+(base64), which also names the chunk it came from (room for word timings later), and the
+stream ends with ``speech.audio.done``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any, Literal
+
+import anyio
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from swtts.config import Settings
+from swtts.gateways.http.backend import BackendError, SpeechBackend, SpokenAudio
+from swtts.gateways.http.encoders import FORMATS, encoder_for
+from swtts.gateways.http.errors import ApiError
+from swtts.gateways.http.limits import StreamSlots
+from swtts.gateways.http.metrics import HttpMetrics
+from swtts.gateways.http.voices import OPENAI_MODELS, resolve_voice
+
+LOGGER = logging.getLogger(__name__)
+
+
+class VoiceRef(BaseModel):
+    """OpenAI's custom-voice form, ``{"id": "..."}``."""
+
+    id: str
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's speech request; unknown extra fields are ignored, as OpenAI's clients may send more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts, swtts or a configured name; all speak alike")
+    input: str = Field(description="The text to speak; long articles are welcome (see [http] max_input_chars)")
+    voice: str | VoiceRef = Field(description="An OpenAI voice name, a swtts voice name, or a language (fr_FR, fr)")
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "mp3", description="pcm is raw 24 kHz 16-bit little-endian mono (resampled with soxr)"
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate; length_scale = 1 / speed")
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: str | None = Field(None, description="Accepted and ignored (Piper voices take no instructions)")
+
+
+class SpeechService:
+    """Validates a request, starts its speech and builds the streaming response."""
+
+    def __init__(self, backend: SpeechBackend, settings: Settings, metrics: HttpMetrics) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.metrics = metrics
+        self.slots = StreamSlots(settings.http.max_streams)
+        self.models = frozenset(OPENAI_MODELS) | frozenset(settings.http.models)
+
+    async def create(self, request: SpeechRequest) -> StreamingResponse:
+        started = time.perf_counter()
+        text = request.input
+        limit = self.settings.http.max_input_chars
+        if request.model not in self.models:
+            raise ApiError(
+                400,
+                f"unknown model {request.model!r}; use one of {', '.join(sorted(self.models))}",
+                "unknown_model",
+                "model",
+            )
+        if len(text) > limit:
+            raise ApiError(413, f"input is {len(text)} characters; the limit is {limit}", "too_long", "input")
+        if not text.strip():
+            raise ApiError(400, "input is empty", "empty_text", "input")
+        voice = await self._voice(request.voice if isinstance(request.voice, str) else request.voice.id)
+        self.slots.take()
+        audio = self.backend.speak(text, voice, self._length_scale(request.speed))
+        try:
+            first = await _first(audio)
+        except BaseException:
+            self.slots.release()
+            with anyio.CancelScope(shield=True):
+                await audio.aclose()  # type: ignore[attr-defined]
+            raise
+        self.metrics.first_audio.labels(request.response_format).observe(time.perf_counter() - started)
+        self.metrics.streams.inc()
+        audio_format = FORMATS[request.response_format]
+        encoded = self._encoded(first, audio, audio_format.name)
+        if request.stream_format == "sse":
+            body, media_type = _sse(encoded), "text/event-stream"
+        else:
+            body, media_type = _audio(encoded), audio_format.content_type
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        if request.stream_format == "audio":
+            headers["Content-Disposition"] = f'inline; filename="speech.{audio_format.name}"'
+
+        async def close(completed: bool) -> None:
+            await encoded.aclose()
+            await audio.aclose()  # type: ignore[attr-defined]  # cancels the request at the broker if unfinished
+            if not completed:
+                self.metrics.disconnects.inc()
+            self.metrics.streams.dec()
+            self.slots.release()
+
+        return SpeechResponse(body, close, media_type=media_type, headers=headers)
+
+    async def _voice(self, requested: str) -> str | None:
+        """The voice to ask the broker for; 503 when no worker is there, 400 for an unknown voice."""
+        try:
+            state = await self.backend.state()
+            if not state.workers:
+                state = await self.backend.state(fresh=True)
+        except BackendError as exc:
+            raise ApiError(503, f"the speech service is unavailable: {exc.message}", "unavailable") from None
+        if not state.workers:
+            raise ApiError(503, "no speech worker is connected; retry shortly", "unavailable")
+        try:
+            return resolve_voice(requested, state.voices, self.settings.http.voice_map)
+        except LookupError as exc:
+            raise ApiError(400, str(exc), "unknown_voice", "voice") from None
+
+    def _length_scale(self, speed: float) -> float | None:
+        """None at speed 1 (the configured or voice's own pace); else that pace divided by speed."""
+        if speed == 1.0:
+            return None
+        configured = self.settings.synthesis.length_scale
+        return (configured if configured > 0 else 1.0) / speed
+
+    async def _encoded(
+        self, first: SpokenAudio, rest: AsyncIterator[SpokenAudio], name: str
+    ) -> AsyncGenerator[tuple[bytes, SpokenAudio | None], None]:
+        """Each chunk's encoded bytes, then the encoder's tail (with ``None``)."""
+        encoder = encoder_for(name, first.sample_rate)
+        chunk: SpokenAudio | None = first
+        while chunk is not None:
+            yield await self._encode(encoder.encode, chunk.samples, name), chunk
+            self.metrics.audio_seconds.labels(name).inc(chunk.samples.size / chunk.sample_rate)
+            chunk = await anext(rest, None)
+        yield await self._encode(encoder.finish, None, name), None
+
+    async def _encode(self, step: Any, samples: np.ndarray | None, name: str) -> bytes:
+        """Encoders run on a worker thread so a long chunk never stalls the other streams."""
+        started = time.perf_counter()
+        call = partial(step, samples) if samples is not None else step
+        data: bytes = call() if name == "pcm" else await anyio.to_thread.run_sync(call)
+        self.metrics.encode_seconds.labels(name).inc(time.perf_counter() - started)
+        return data
+
+
+async def _audio(encoded: AsyncIterator[tuple[bytes, SpokenAudio | None]]) -> AsyncIterator[bytes]:
+    async for data, _chunk in encoded:
+        if data:
+            yield data
+
+
+async def _sse(encoded: AsyncIterator[tuple[bytes, SpokenAudio | None]]) -> AsyncIterator[bytes]:
+    """Deltas name their chunk (index, total, text); a failure mid-stream is an ``error`` event."""
+    try:
+        async for data, chunk in encoded:
+            extra = {"index": chunk.index, "total": chunk.total, "text": chunk.text} if chunk else {}
+            if data or chunk:
+                yield sse_event("speech.audio.delta", audio=base64.b64encode(data).decode("ascii"), **extra)
+    except BackendError as exc:
+        yield sse_event("error", error=ApiError.from_code(exc.code, exc.message).body()["error"])
+        return
+    yield sse_event("speech.audio.done")
+
+
+async def _first(audio: AsyncIterator[SpokenAudio]) -> SpokenAudio:
+    """The first chunk, or the broker's error as an HTTP answer."""
+    try:
+        first = await anext(audio, None)
+    except BackendError as exc:
+        raise ApiError.from_code(exc.code, exc.message) from None
+    if first is None:
+        raise ApiError(500, "the broker returned no audio", "no_audio")
+    return first
+
+
+def sse_event(kind: str, **fields: Any) -> bytes:
+    """One server-sent event, named as its ``type``; its data is one line of JSON."""
+    data = json.dumps({"type": kind, **fields}, separators=(",", ":"))
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+class SpeechResponse(StreamingResponse):
+    """A streaming response that always ends its speech: a client gone mid-stream cancels it.
+
+    The disconnect is watched while the audio streams (not only noticed at the next write), and
+    ``close(completed)`` runs whatever happened, even if the body never started.
+    """
+
+    def __init__(self, content: AsyncIterator[bytes], close: Callable[[bool], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._close = close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        completed = False
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stream() -> None:
+                    nonlocal completed
+                    try:
+                        await self.stream_response(send)
+                        completed = True
+                    except OSError:
+                        LOGGER.info("client left mid-stream")
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream)
+                await self.listen_for_disconnect(receive)
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await self._close(completed)
