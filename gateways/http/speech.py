@@ -33,6 +33,7 @@ from swtts.gateways.http.metrics import HttpMetrics
 from swtts.gateways.http.voices import OPENAI_MODELS, resolve_voice
 
 LOGGER = logging.getLogger(__name__)
+_SLICE_S = 0.5  # audio encoded per step: the first bytes wait for this much encoding only
 
 
 class VoiceRef(BaseModel):
@@ -139,11 +140,18 @@ class SpeechService:
     async def _encoded(
         self, first: SpokenAudio, rest: AsyncIterator[SpokenAudio], name: str
     ) -> AsyncGenerator[tuple[bytes, SpokenAudio | None], None]:
-        """Each chunk's encoded bytes, then the encoder's tail (with ``None``)."""
+        """Encoded bytes slice by slice, each chunk named on its first slice; then the encoder's tail.
+
+        A chunk is encoded in slices of ``_SLICE_S`` so its first bytes leave after one slice's
+        encoding, not the whole chunk's (a long chunk in MP3 is tens of milliseconds).
+        """
         encoder = encoder_for(name, first.sample_rate)
         chunk: SpokenAudio | None = first
         while chunk is not None:
-            yield await self._encode(encoder.encode, chunk.samples, name), chunk
+            step = max(1, int(chunk.sample_rate * _SLICE_S))
+            for start in range(0, max(1, chunk.samples.size), step):
+                data = await self._encode(encoder.encode, chunk.samples[start : start + step], name)
+                yield data, chunk if start == 0 else None
             self.metrics.audio_seconds.labels(name).inc(chunk.samples.size / chunk.sample_rate)
             chunk = await anext(rest, None)
         yield await self._encode(encoder.finish, None, name), None
