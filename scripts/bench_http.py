@@ -135,12 +135,12 @@ def latency_table(
 
 
 def cached_table(client: Client, http: httpx.Client, url: str, rounds: int) -> str:
-    """The gateway's own cost: a cached short reply, client vs HTTP (pcm, wav, mp3)."""
+    """The gateway's own cost: a cached short reply, client vs HTTP in every format."""
     client.synthesize(SHORT)
     times: dict[str, list[float]] = {}
     for _ in range(max(5, rounds * 5)):
         times.setdefault("Python client", []).append(via_client(client, SHORT, 1.0)[0])
-        for fmt in ("pcm", "wav", "mp3"):
+        for fmt in FORMATS:
             times.setdefault(f"HTTP {fmt}", []).append(via_http(http, url, SHORT, fmt, 1.0)[0])
     lines = ["| cached short reply | first byte (ms) |", "| --- | ---: |"]
     lines += [f"| {name} | {median_ms(values)} |" for name, values in times.items()]
@@ -210,29 +210,35 @@ def main() -> int:
     parser.add_argument("--clients", default="1,2,4", help="concurrent HTTP clients to try")
     parser.add_argument("--requests-each", type=int, default=2)
     parser.add_argument("--article", type=Path, default=ARTICLE, help="the long text (default: the sample article)")
+    parser.add_argument("--tables", default="latency,cached,encoders,concurrency", help="which tables to measure")
     parser.add_argument("--output", type=Path, help="markdown file whose http section is replaced")
     args = parser.parse_args()
+    tables = set(args.tables.split(","))
+    if "encoders" in tables and "latency" not in tables:
+        parser.error("the encoders table needs the latency table (its audio and synthesis time)")
+    parts = [
+        f"{machine_line()} `python scripts/bench_http.py --rounds {args.rounds} --tables {args.tables}` "
+        f"(`swtts serve --http`, {args.workers} workers, medians; every uncached figure is real synthesis)."
+    ]
     with tempfile.TemporaryDirectory(prefix="swtts-bench-http-") as folder:
         process, endpoint, url = start_server(Path(folder), args.workers)
         try:
             with Client(endpoint) as client, httpx.Client(timeout=600) as http:
-                latency, audio, rate, synth = latency_table(client, http, url, args.rounds, args.article.read_text())
-                cached = cached_table(client, http, url, args.rounds)
-            encoders = encoder_table(audio, rate, synth)
-            concurrency = concurrency_table(url, [int(c) for c in args.clients.split(",")], args.requests_each)
+                if "latency" in tables:
+                    latency, audio, rate, synth = latency_table(
+                        client, http, url, args.rounds, args.article.read_text()
+                    )
+                    parts.append(latency)
+                if "cached" in tables:
+                    parts.append(cached_table(client, http, url, args.rounds))
+            if "encoders" in tables:
+                parts.append(encoder_table(audio, rate, synth))
+            if "concurrency" in tables:
+                parts.append(concurrency_table(url, [int(c) for c in args.clients.split(",")], args.requests_each))
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-    body = "\n\n".join(
-        [
-            f"{machine_line()} `python scripts/bench_http.py --rounds {args.rounds}` "
-            f"(`swtts serve --http`, {args.workers} workers, medians; every uncached figure is real synthesis).",
-            latency,
-            cached,
-            encoders,
-            concurrency,
-        ]
-    )
+    body = "\n\n".join(parts)
     print(body)
     if args.output:
         replace_section(args.output, "http", body)

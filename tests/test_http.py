@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -369,3 +370,23 @@ def test_binding_beyond_loopback_without_keys_is_refused(tmp_path: Path) -> None
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("swtts: configuration error: refusing to serve HTTP")
+
+
+def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        serve = ["serve", "--bind", f"ipc://{tmp_path}/b.sock", "--workers", "0", "--http", f"127.0.0.1:{port}"]
+        done = subprocess.run(
+            [sys.executable, "-P", "-m", "swtts", *serve],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"swtts: error: cannot serve HTTP on 127.0.0.1:{port} (address in use or not available)"
+    )

@@ -24,7 +24,7 @@ def decoded_seconds(data: bytes, name: str) -> float:
     """Seconds of audio in ``data``, decoded by FFmpeg (pcm: counted at OpenAI's 24 kHz)."""
     if name == "pcm":
         return len(data) / 2 / PCM_RATE
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         frames = list(container.decode(audio=0))
     return sum(frame.samples for frame in frames) / frames[0].sample_rate
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 import uvicorn
@@ -45,21 +47,19 @@ class HttpThread:
         self.bind = bind
         self.server = _server(settings, endpoint, bind, registries)
         self._thread = threading.Thread(target=self._run, name="http-gateway", daemon=True)
-        self._failed: BaseException | None = None
 
     def _run(self) -> None:
-        try:
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind; start() reports it
             asyncio.run(self.server.serve())
-        except BaseException as exc:  # uvicorn exits (SystemExit) when it cannot bind
-            self._failed = exc
 
     def start(self) -> None:
         """Start serving; raises a clear error if the address cannot be bound."""
         self._thread.start()
-        ready = threading.Event()
-        while not self.server.started and self._thread.is_alive():
-            ready.wait(0.02)
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
         if not self.server.started:
+            self.stop()
             raise OSError(f"cannot serve HTTP on {self.bind} (address in use or not available)")
         LOGGER.info("HTTP speech API on http://%s", self.bind)
 

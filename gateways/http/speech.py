@@ -33,7 +33,8 @@ from swtts.gateways.http.metrics import HttpMetrics
 from swtts.gateways.http.voices import OPENAI_MODELS, resolve_voice
 
 LOGGER = logging.getLogger(__name__)
-_SLICE_S = 0.5  # audio encoded per step: the first bytes wait for this much encoding only
+_SLICE_S = 0.5  # seconds of audio encoded per step
+_FIRST_SLICE_S = 0.1  # the stream's first step: its first bytes wait for this much encoding only
 
 
 class VoiceRef(BaseModel):
@@ -142,25 +143,30 @@ class SpeechService:
     ) -> AsyncGenerator[tuple[bytes, SpokenAudio | None], None]:
         """Encoded bytes slice by slice, each chunk named on its first slice; then the encoder's tail.
 
-        A chunk is encoded in slices of ``_SLICE_S`` so its first bytes leave after one slice's
-        encoding, not the whole chunk's (a long chunk in MP3 is tens of milliseconds).
+        A chunk is encoded in slices so its first bytes leave after one slice's encoding, not the
+        whole chunk's (a long chunk in MP3 is tens of milliseconds); the stream's very first
+        slice is shorter still, as an encoder's first call is its slowest.
         """
         encoder = encoder_for(name, first.sample_rate)
         chunk: SpokenAudio | None = first
+        slice_s = _FIRST_SLICE_S
         while chunk is not None:
-            step = max(1, int(chunk.sample_rate * _SLICE_S))
-            for start in range(0, max(1, chunk.samples.size), step):
-                data = await self._encode(encoder.encode, chunk.samples[start : start + step], name)
+            start = 0
+            while start == 0 or start < chunk.samples.size:
+                end = start + max(1, int(chunk.sample_rate * slice_s))
+                data = await self._encode(encoder.encode, chunk.samples[start:end], name, slice_s == _FIRST_SLICE_S)
                 yield data, chunk if start == 0 else None
+                start, slice_s = end, _SLICE_S
             self.metrics.audio_seconds.labels(name).inc(chunk.samples.size / chunk.sample_rate)
             chunk = await anext(rest, None)
-        yield await self._encode(encoder.finish, None, name), None
+        yield await self._encode(encoder.finish, None, name, False), None
 
-    async def _encode(self, step: Any, samples: np.ndarray | None, name: str) -> bytes:
-        """Encoders run on a worker thread so a long chunk never stalls the other streams."""
+    async def _encode(self, step: Any, samples: np.ndarray | None, name: str, first: bool) -> bytes:
+        """Slices are encoded on a worker thread so they never stall the other streams; the short
+        first slice (about a millisecond) and cheap pcm are encoded here, saving the thread hop."""
         started = time.perf_counter()
         call = partial(step, samples) if samples is not None else step
-        data: bytes = call() if name == "pcm" else await anyio.to_thread.run_sync(call)
+        data: bytes = call() if first or name == "pcm" else await anyio.to_thread.run_sync(call)
         self.metrics.encode_seconds.labels(name).inc(time.perf_counter() - started)
         return data
 
