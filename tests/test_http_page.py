@@ -11,12 +11,15 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.test_http import HttpProcess, serve_http
+from tests.conftest import ARTICLE
+from tests.test_http import HttpProcess, metric, serve_http
 from tests.test_http_units import decoded_seconds
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +36,7 @@ FLAGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
-SENTENCE = "Hello from the browser. This sentence plays while it streams."
+SENTENCE = "Hello from the browser.\n\nThis second paragraph plays while it streams."
 
 
 def ensure_chromium() -> Path:
@@ -58,7 +61,9 @@ def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpProces
     running.stop()
 
 
-def test_the_page_speaks_plays_and_offers_a_download(page_server: HttpProcess, tmp_path: Path) -> None:
+@pytest.fixture
+def page(page_server: HttpProcess) -> Iterator[Any]:
+    """The page loaded in a fresh headless Chromium, its voices listed; page errors fail the test."""
     from playwright.sync_api import sync_playwright
 
     executable = ensure_chromium()
@@ -75,22 +80,42 @@ def test_the_page_speaks_plays_and_offers_a_download(page_server: HttpProcess, t
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(page_server.url + "/")
             page.wait_for_function("document.querySelector('#voice option[value=\"en_US-joe-medium\"]') !== null")
-            page.fill("#text", SENTENCE)
-            page.select_option("#format", "mp3")
-            page.click("#speak")
-            page.wait_for_function("['ended', 'error'].includes(window.swtts.phase)", timeout=120_000)
-            page.wait_for_function("window.swtts.playbackDone || window.swtts.error", timeout=60_000)
-            state = page.evaluate("window.swtts")
-            assert state["error"] is None and not errors, (state, errors)
-            assert state["chunks"] == state["total"] >= 1
-            assert state["receivedSeconds"] > 2.0
-            assert state["playedSeconds"] == pytest.approx(state["receivedSeconds"], abs=0.05)
-            page.wait_for_function("window.swtts.download !== null", timeout=60_000)
-            with page.expect_download() as download:
-                page.click("#download")
-            saved = tmp_path / download.value.suggested_filename
-            download.value.save_as(saved)
-            assert saved.name == "speech.mp3"
-            assert abs(decoded_seconds(saved.read_bytes(), "mp3") - state["receivedSeconds"]) < 0.2
+            yield page
+            assert not errors
         finally:
             browser.close()
+
+
+def test_the_page_speaks_plays_and_offers_a_download(page: Any, tmp_path: Path) -> None:
+    page.fill("#text", SENTENCE)
+    page.select_option("#format", "mp3")
+    page.click("#speak")
+    page.wait_for_function("['ended', 'error'].includes(window.swtts.phase)", timeout=120_000)
+    page.wait_for_function("window.swtts.playbackDone || window.swtts.error", timeout=60_000)
+    state = page.evaluate("window.swtts")
+    assert state["error"] is None, state
+    assert state["chunks"] == state["total"] >= 1
+    assert state["receivedSeconds"] > 2.0
+    assert state["playedSeconds"] == pytest.approx(state["receivedSeconds"], abs=0.05)
+    page.wait_for_function("window.swtts.download !== null", timeout=60_000)
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "speech.mp3"
+    assert abs(decoded_seconds(saved.read_bytes(), "mp3") - state["receivedSeconds"]) < 0.2
+
+
+def test_an_article_plays_while_it_streams_and_stop_cancels_it(page: Any, page_server: HttpProcess) -> None:
+    cancelled = metric(page_server.url, "swtts_requests_total", outcome="cancelled")
+    page.fill("#text", ARTICLE)
+    page.click("#speak")
+    page.wait_for_function("window.swtts.playedSeconds > 1", timeout=120_000)
+    state = page.evaluate("window.swtts")
+    assert state["phase"] == "speaking" and state["chunks"] < state["total"], state  # playing before the end
+    page.click("#stop")
+    assert page.evaluate("window.swtts.phase") == "stopped"
+    deadline = time.monotonic() + 15
+    while metric(page_server.url, "swtts_requests_total", outcome="cancelled") != cancelled + 1:
+        assert time.monotonic() < deadline, "the article was not cancelled at the broker"
+        time.sleep(0.1)

@@ -19,6 +19,7 @@ from swtts.gateways.http.backend import SpeechBackend
 
 LOGGER = logging.getLogger(__name__)
 _START_TIMEOUT_S = 30.0
+_SHUTDOWN_S = 2.0  # on shutdown, streams still running after this are cancelled (at the broker too)
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -34,7 +35,15 @@ def _server(settings: Settings, endpoint: str, bind: str, registries: Sequence[C
     keys = load_keys(settings.http)
     check_bind(host, port, keys)
     app = create_app(settings, SpeechBackend(endpoint, settings), keys, registries)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=_SHUTDOWN_S,
+    )
     return uvicorn.Server(config)
 
 
