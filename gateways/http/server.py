@@ -19,7 +19,7 @@ from swtts.gateways.http.backend import SpeechBackend
 
 LOGGER = logging.getLogger(__name__)
 _START_TIMEOUT_S = 30.0
-_SHUTDOWN_S = 2.0  # on shutdown, streams still running after this are cancelled (at the broker too)
+_SHUTDOWN_S = 2  # on shutdown, streams still running after this are cancelled (at the broker too)
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
