@@ -32,12 +32,23 @@ class AudioFormat:
     rate: int | None = None  # None = the voice's own rate
     bit_rate: int | None = None
     container_options: dict[str, str] = field(default_factory=dict)
+    codec_options: dict[str, str] = field(default_factory=dict)
 
 
+# Speech settings: mono at 64 kb/s (Opus 32 kb/s), and each encoder's faster mode (LAME quality 7,
+# Opus complexity 5, FFmpeg AAC's fast coder), which halves to thirds their CPU time for speech.
 FORMATS = {
     f.name: f
     for f in (
-        AudioFormat("mp3", "audio/mpeg", "mp3", "libmp3lame", bit_rate=64_000, container_options={"write_xing": "0"}),
+        AudioFormat(
+            "mp3",
+            "audio/mpeg",
+            "mp3",
+            "libmp3lame",
+            bit_rate=64_000,
+            container_options={"write_xing": "0"},
+            codec_options={"compression_level": "7"},
+        ),
         AudioFormat(
             "opus",
             "audio/ogg",
@@ -46,8 +57,9 @@ FORMATS = {
             rate=48_000,
             bit_rate=32_000,
             container_options={"page_duration": "100000"},
+            codec_options={"compression_level": "5"},
         ),
-        AudioFormat("aac", "audio/aac", "adts", "aac", bit_rate=64_000),
+        AudioFormat("aac", "audio/aac", "adts", "aac", bit_rate=64_000, codec_options={"aac_coder": "fast"}),
         AudioFormat("flac", "audio/flac", "flac", "flac"),
         AudioFormat("wav", "audio/wav", "wav", "pcm_s16le", container_options={"fflags": "+bitexact"}),
         AudioFormat("pcm", "audio/pcm", rate=PCM_RATE),
@@ -97,7 +109,9 @@ class FfmpegEncoder:
             self._sink, "w", format=audio_format.container, options=audio_format.container_options
         )
         rate = audio_format.rate or sample_rate
-        stream: Any = self._container.add_stream(audio_format.codec, rate=rate, layout="mono")
+        stream: Any = self._container.add_stream(
+            audio_format.codec, rate=rate, layout="mono", options=audio_format.codec_options
+        )
         if audio_format.bit_rate:
             stream.codec_context.bit_rate = audio_format.bit_rate
         self._stream = stream
