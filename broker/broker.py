@@ -21,7 +21,6 @@ from swtts.broker.scheduler import Scheduler
 from swtts.broker.security import secure_server
 from swtts.config import Settings
 from swtts.protocol import ErrorCode, ProtocolError, decode
-from swtts.workers.engine import resolve_model
 
 LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ class Broker:
     def __init__(self, settings: Settings, endpoint: str | None = None, use_cache: bool | None = None) -> None:
         self.settings = settings
         self.endpoint = endpoint or settings.service.endpoint
-        self.context = zmq.Context.instance()
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.stop_event = threading.Event()
         enabled = settings.cache.enabled if use_cache is None else use_cache
         cache_cfg = settings.cache
@@ -46,7 +45,6 @@ class Broker:
         )
         self.metrics = Metrics()
         self.scheduler = Scheduler(settings, self.cache, self.metrics)
-        self.scheduler.default_voice = resolve_model(settings.voice.model or None)[0].name.removesuffix(".onnx")
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.socket.setsockopt(zmq.SNDHWM, _HWM)
@@ -105,7 +103,9 @@ class Broker:
             self.scheduler.reject(peer, error)
         except Exception:  # a bug must never take the broker down with everyone's work
             LOGGER.exception("internal error handling a message from %s", peer.hex())
-            self.scheduler.reject(peer, ProtocolError(ErrorCode.MALFORMED, "internal broker error; see broker log"))
+            self.scheduler.reject(
+                peer, ProtocolError(ErrorCode.INTERNAL, "internal broker error; see the broker's log")
+            )
         LOGGER.debug("handled message in %.3f ms", (time.perf_counter() - started) * 1000)
 
     def _flush(self) -> None:

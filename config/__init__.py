@@ -1,9 +1,11 @@
 """Typed configuration for the whole service, loaded from ``config/default.toml``.
 
 One object (:class:`Settings`) carries every tunable; a user file given with ``--config``
-overrides any subset of keys and command-line flags override that. Unknown sections or keys
-and values of the wrong type are errors that name the offending key, so a typo never passes
-silently.
+overrides any subset of keys and command-line flags override that. Every value is checked
+when it is set (file, override or flag): unknown sections or keys, values of the wrong type
+and values out of range are errors that name the offending key, so a typo or a nonsensical
+number never passes silently. Where a key can mean "work it out for me" that is spelled as a
+word (``"auto"``, ``"voice"``), held as ``None`` in the typed settings, never as a magic number.
 """
 
 from __future__ import annotations
@@ -11,11 +13,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_origin, get_type_hints
+from typing import Any, ClassVar, get_type_hints
+
+from swtts.config.rules import (
+    ENDPOINT,
+    HOST_PORT,
+    PORT,
+    POSITIVE,
+    VOICE_OWN,
+    ConfigError,
+    Section,
+    base_type,
+    rule_of,
+    setting,
+    type_wanted,
+)
 
 __all__ = [
     "AssemblySettings",
@@ -32,83 +49,104 @@ __all__ = [
     "VoiceSettings",
     "dump_settings",
     "load_settings",
+    "parse_text",
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration file or override is invalid."""
-
-
 @dataclass(frozen=True)
-class ServiceSettings:
-    endpoint: str = "tcp://127.0.0.1:5555"
-    workers: int = 0
-    heartbeat_interval_s: float = 1.0
-    heartbeat_liveness: int = 3
-    reconnect_initial_s: float = 0.25
-    reconnect_max_s: float = 8.0
-    max_attempts: int = 3
-    request_deadline_s: float = 900.0
-    max_queued_chunks: int = 50000
-    max_queued_bytes: int = 64_000_000
-    max_text_chars: int = 1_000_000
-    client_timeout_s: float = 10.0
-    client_retries: int = 3
-    restart_workers: bool = True
+class ServiceSettings(Section):
+    section: ClassVar[str] = "service"
+
+    endpoint: str = setting("tcp://127.0.0.1:5555", **ENDPOINT)
+    workers: int | None = setting(None, low=0, word="auto", word_means="one per CPU core")
+    heartbeat_interval_s: float = setting(1.0, **POSITIVE)
+    heartbeat_liveness: int = setting(3, low=1)
+    reconnect_initial_s: float = setting(0.25, **POSITIVE)
+    reconnect_max_s: float = setting(8.0, **POSITIVE)
+    max_attempts: int = setting(3, low=1)
+    request_deadline_s: float = setting(900.0, **POSITIVE)
+    max_queued_chunks: int = setting(50000, low=1)
+    max_queued_bytes: int = setting(64_000_000, low=1)
+    max_text_chars: int = setting(1_000_000, low=1)
+    client_timeout_s: float = setting(10.0, **POSITIVE)
+    client_retries: int = setting(3, low=0)
+    restart_workers: bool = setting(True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ConfigError(
+                f"must be at least service.reconnect_initial_s ({self.reconnect_initial_s:g}), "
+                f"got {self.reconnect_max_s:g}",
+                "service.reconnect_max_s",
+            )
 
     def local_workers(self) -> int:
-        """Worker count with 0 resolved to one per CPU core."""
-        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+        """Worker count with ``"auto"`` resolved to one per CPU core (0 stays 0: a broker alone)."""
+        return max(1, os.cpu_count() or 1) if self.workers is None else self.workers
 
 
 @dataclass(frozen=True)
-class VoiceSettings:
-    model: str = ""
-    device: str = "cpu"
-    threads: int = 0
-    solo_threads: int = 0
-    gpu_mem_limit_mb: int = 0
-    batching: str = "auto"
-    batch_max_size: int = 8
-    batch_max_wait_ms: float = 4.0
+class VoiceSettings(Section):
+    section: ClassVar[str] = "voice"
+
+    model: str = setting("")
+    device: str = setting(
+        "cpu", shape=lambda text: re.fullmatch(r"cpu|cuda(:\d+)?", text) is not None, described="cpu, cuda or cuda:N"
+    )
+    threads: int | None = setting(None, low=1, word="auto", word_means="worked out from the CPU cores")
+    solo_threads: int | None = setting(None, low=1, word="auto", word_means="every CPU core")
+    gpu_mem_limit_mb: int = setting(0, low=0)
+    batching: str = setting("auto", choices=("auto", "on", "off"))
+    batch_max_size: int = setting(8, low=1)
+    batch_max_wait_ms: float = setting(4.0, low=0)
 
 
 @dataclass(frozen=True)
-class SynthesisSettings:
-    length_scale: float = -1.0
-    noise_scale: float = -1.0
-    noise_w: float = -1.0
-    speaker: int = 0
-    volume: float = 1.0
-    loudness_dbfs: float = -20.0
+class SynthesisSettings(Section):
+    section: ClassVar[str] = "synthesis"
+
+    length_scale: float | None = setting(None, **POSITIVE, **VOICE_OWN)
+    noise_scale: float | None = setting(None, low=0, **VOICE_OWN)
+    noise_w: float | None = setting(None, low=0, **VOICE_OWN)
+    speaker: int = setting(0, low=0)
+    volume: float = setting(1.0, low=0)
+    loudness_dbfs: float = setting(-20.0, high=0)
 
 
 @dataclass(frozen=True)
-class ChunkerSettings:
-    max_chunk_chars: int = 800
-    first_chunk_chars: int = 120
-    chars_per_second: float = 15.0
+class ChunkerSettings(Section):
+    section: ClassVar[str] = "chunker"
+
+    max_chunk_chars: int = setting(800, low=1)
+    first_chunk_chars: int = setting(120, low=1)
 
 
 @dataclass(frozen=True)
-class StreamSettings:
-    flush_chars: int = 160
-    flush_after_s: float = 1.5
+class StreamSettings(Section):
+    section: ClassVar[str] = "stream"
+
+    flush_chars: int = setting(160, low=1)
+    flush_after_s: float = setting(1.5, **POSITIVE)
 
 
 @dataclass(frozen=True)
-class AssemblySettings:
-    sentence_gap_s: float = 0.15
-    paragraph_gap_s: float = 0.5
+class AssemblySettings(Section):
+    section: ClassVar[str] = "assembly"
+
+    sentence_gap_s: float = setting(0.15, low=0)
+    paragraph_gap_s: float = setting(0.5, low=0)
 
 
 @dataclass(frozen=True)
-class CacheSettings:
-    enabled: bool = True
-    dir: str = ""
-    max_mb: int = 200
-    max_entries: int = 2000
-    ttl_s: float = 7200.0
+class CacheSettings(Section):
+    section: ClassVar[str] = "cache"
+
+    enabled: bool = setting(True)
+    dir: str = setting("")
+    max_mb: int = setting(200, low=1)
+    max_entries: int = setting(2000, low=1)
+    ttl_s: float = setting(7200.0, **POSITIVE, infinite=True)
 
     def directory(self) -> Path:
         """The cache directory, with the per-user default resolved."""
@@ -119,30 +157,36 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
-class MetricsSettings:
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 9464
+class MetricsSettings(Section):
+    section: ClassVar[str] = "metrics"
+
+    enabled: bool = setting(False)
+    host: str = setting("127.0.0.1", shape=bool, described="a host name or address")
+    port: int = setting(9464, **PORT)
 
 
 @dataclass(frozen=True)
-class SecuritySettings:
-    server_secret: str = ""
-    server_public: str = ""
-    client_secret: str = ""
-    allowed_clients: str = ""
+class SecuritySettings(Section):
+    section: ClassVar[str] = "security"
+
+    server_secret: str = setting("")
+    server_public: str = setting("")
+    client_secret: str = setting("")
+    allowed_clients: str = setting("")
 
 
 @dataclass(frozen=True)
-class HttpSettings:
-    enabled: bool = False
-    bind: str = "127.0.0.1:8000"
-    api_keys_file: str = ""
-    max_input_chars: int = 1_000_000
-    max_body_bytes: int = 16_000_000
-    max_streams: int = 8
-    models: list[str] = field(default_factory=list)
-    voice_map: dict[str, str] = field(default_factory=dict)
+class HttpSettings(Section):
+    section: ClassVar[str] = "http"
+
+    enabled: bool = setting(False)
+    bind: str = setting("127.0.0.1:8000", **HOST_PORT)
+    api_keys_file: str = setting("")
+    max_input_chars: int = setting(1_000_000, low=1)
+    max_body_bytes: int = setting(16_000_000, low=1)
+    max_streams: int = setting(8, low=1)
+    models: list[str] = setting([])
+    voice_map: dict[str, str] = setting({})
 
 
 @dataclass(frozen=True)
@@ -159,7 +203,11 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
 
     def override(self, **changes: Any) -> Settings:
-        """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped."""
+        """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped.
+
+        Values are what the TOML file would hold (``"auto"``, ``"voice"`` included) and are
+        checked as a file's are.
+        """
         sections: dict[str, dict[str, Any]] = {}
         for dotted, value in changes.items():
             if value is None:
@@ -169,13 +217,35 @@ class Settings:
         return _merge(self, sections, source="override")
 
 
+def parse_text(key: str, text: str) -> Any:
+    """A command-line string as the value of ``key`` (``section.key``), spelled as in the TOML file.
+
+    Only the type is converted here; ranges are checked when the value is applied.
+    """
+    section, _, name = key.partition(".")
+    section_type = get_type_hints(Settings)[section]
+    item = next(f for f in dataclasses.fields(section_type) if f.name == name)
+    hint, rule = get_type_hints(section_type)[name], rule_of(item)
+    base = base_type(hint)
+    if rule.word and text == rule.word:
+        return text
+    try:
+        if base is bool:
+            return {"true": True, "false": False}[text]
+        return base(text)
+    except (KeyError, ValueError):
+        raise ConfigError(f"{type_wanted(base, rule)}, got {text!r}", key) from None
+
+
 def dump_settings(settings: Settings) -> str:
     """TOML text of ``settings``, so child processes start with exactly the same configuration."""
     lines: list[str] = []
     for section in dataclasses.fields(settings):
+        values = getattr(settings, section.name)
         lines.append(f"[{section.name}]")
-        for key, value in dataclasses.asdict(getattr(settings, section.name)).items():
-            lines.append(f"{key} = {_toml_value(value)}")
+        for item in dataclasses.fields(values):
+            value = getattr(values, item.name)
+            lines.append(f"{item.name} = {_toml_value(rule_of(item).word if value is None else value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -208,6 +278,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
@@ -217,43 +289,21 @@ def _merge(settings: Settings, data: dict[str, Any], source: str) -> Settings:
     replaced: dict[str, Any] = {}
     for section_name, values in data.items():
         if section_name not in section_types:
-            raise ConfigError(f"{source}: unknown config section [{section_name}]")
+            raise ConfigError(f"unknown config section [{section_name}]", source=source)
         if not isinstance(values, dict):
-            raise ConfigError(f"{source}: [{section_name}] must be a table")
+            raise ConfigError(f"[{section_name}] must be a table", source=source)
         current = getattr(settings, section_name)
-        replaced[section_name] = _merge_section(current, section_name, values, source)
+        known = {item.name: item for item in dataclasses.fields(current)}
+        hints = get_type_hints(type(current))
+        checked: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"unknown config key {section_name}.{key}", source=source)
+            rule = rule_of(known[key])
+            widen = base_type(hints[key]) is float and type(value) is int  # TOML's 1 for 1.0
+            checked[key] = None if rule.word and value == rule.word else float(value) if widen else value
+        try:
+            replaced[section_name] = dataclasses.replace(current, **checked)
+        except ConfigError as exc:
+            raise ConfigError(exc.problem, exc.key, source) from None
     return dataclasses.replace(settings, **replaced)
-
-
-def _merge_section(current: Any, section_name: str, values: dict[str, Any], source: str) -> Any:
-    hints = get_type_hints(type(current))
-    checked: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in hints:
-            raise ConfigError(f"{source}: unknown config key {section_name}.{key}")
-        checked[key] = _coerce(value, hints[key], f"{section_name}.{key}", source)
-    return dataclasses.replace(current, **checked)
-
-
-def _coerce(value: Any, expected: Any, name: str, source: str) -> Any:
-    if get_origin(expected) in (list, dict):
-        return _coerce_strings(value, expected, name, source)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is bool and not isinstance(value, bool):
-        raise ConfigError(f"{source}: {name} must be true or false, got {value!r}")
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
-    if not isinstance(value, expected):
-        raise ConfigError(f"{source}: {name} must be {expected.__name__}, got {value!r}")
-    return value
-
-
-def _coerce_strings(value: Any, expected: Any, name: str, source: str) -> Any:
-    """A list of strings or a table of string values (the only containers the settings hold)."""
-    container = get_origin(expected)
-    items = value.values() if isinstance(value, dict) else value
-    if not isinstance(value, container) or not all(isinstance(item, str) for item in items):
-        kind = "a list of strings" if container is list else "a table of strings"
-        raise ConfigError(f"{source}: {name} must be {kind}, got {value!r}")
-    return container(value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -30,11 +31,20 @@ class SpokenChunk(Protocol):
     @property
     def audio(self) -> np.ndarray: ...
 
-    sample_rate: int
-    sentence_samples: list[int]
-    paragraph_start: bool
-    sentence_end: bool
-    index: int
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def sentence_samples(self) -> Sequence[int]: ...
+
+    @property
+    def paragraph_start(self) -> bool: ...
+
+    @property
+    def sentence_end(self) -> bool: ...
+
+    @property
+    def index(self) -> int: ...
 
 
 class OutputError(ValueError):
@@ -72,10 +82,10 @@ class Assembler:
 
 
 def silence(seconds: float, sample_rate: int) -> np.ndarray:
-    return np.zeros(int(round(seconds * sample_rate)), np.int16)
+    return np.zeros(round(seconds * sample_rate), np.int16)
 
 
-def assemble(chunks: list[SpokenChunk], settings: AssemblySettings) -> np.ndarray:
+def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.ndarray:
     """All chunks in order with pauses, as one int16 array."""
     assembler = Assembler(settings)
     parts = [assembler.add(chunk) for chunk in chunks]

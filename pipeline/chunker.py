@@ -13,9 +13,11 @@ Structure first, sentences second:
 * inside a block, a sentence ends at ``.``/``!``/``?``/``…`` runs (plus closing quotes or
   brackets, also French ``» `` after a non-breaking space) followed by whitespace and a
   plausible sentence start: a capital (accented ones included), a digit, a currency sign or
-  an opening quote/bracket. A single ``.`` after an abbreviation (``Dr.``, ``e.g.``,
-  ``M.``, an initial, an acronym such as ``U.S.``) is no end. Abbreviations that also end
-  sentences (``etc.``, ``Inc.``, ``a.m.``, ``No.``…) end one only before a capital letter.
+  an opening quote/bracket. A single ``.`` after an abbreviation is judged by
+  :func:`swtts.pipeline.normalize.abbreviations.period_ends_sentence`, the list the
+  normalizers share: titles and shorthands (``Dr.``, ``e.g.``, ``M.``, an initial, an
+  acronym such as ``U.S.``) never end one; ``etc.``, ``Inc.``, ``a.m.``, ``No.``… and a
+  street's ``St.`` end one only before a capital letter.
   Decimals, amounts, versions, URLs and e-mail addresses never qualify because their dots
   are not followed by whitespace.
 
@@ -37,6 +39,8 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from swtts.pipeline.normalize.abbreviations import can_start_sentence, period_ends_sentence
+
 __all__ = [
     "DOCUMENT_START",
     "Chunk",
@@ -54,29 +58,89 @@ logger = logging.getLogger(__name__)
 _TERMINALS = ".!?…‽"
 _CLOSERS = "\"'”’»›)]}"
 _OPENERS = "\"'“‘„‚«»‹›([{¿¡"
-# Characters that may begin a sentence besides capitals and digits.
-_SENTENCE_START_SYMBOLS = _OPENERS + "$€£¥"
 _NO_HEADING_END = _TERMINALS + ",;:—–-"
 _HEADING_MAX_CHARS = 80
-_MAX_TOKEN_CHARS = 32
 # A clause boundary closer to the piece start than this fraction of the limit is skipped in
 # favour of a weaker boundary nearer the limit, so a split never leaves a tiny fragment.
 _MIN_CLAUSE_FRACTION = 0.25
 
-# Never sentence-final: titles, Latin shorthands, months and other prefixes (lower case,
-# without the final dot). Single letters (initials, French "M.", "p. ex.") and dotted
-# acronyms ("e.g.", "i.e.", "U.S.") are recognised by shape instead of listed.
-_PREFIX_ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "mx", "dr", "prof", "st", "ste", "mt", "rev", "hon", "gen", "col", "capt", "lt", "sgt", "maj", "adm", "gov", "sen", "pres", "fr", "messrs", "mme", "mmes", "mlle", "mlles", "mgr", "vs", "cf", "viz", "approx", "ca", "dept", "univ", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
-)
-# Abbreviations that often end a sentence too: an end only when a capital letter follows
-# ("etc. The" ends, "etc. and", "No. 5", "Inc. announced" do not).
-_AMBIGUOUS_ABBREVIATIONS = frozenset(
-    ["etc", "inc", "ltd", "co", "corp", "jr", "sr", "al", "bros", "esq", "ave", "rd", "blvd", "ft", "no", "nos", "fig", "figs", "vol", "vols", "pp", "ch", "chap", "sec", "art", "eq", "eqs", "ed", "eds", "op", "ref", "tel", "ext", "ph.d", "a.m", "p.m", "j.-c"]
-)
 # A line ending in one of these words is wrapped prose, never a heading.
 _CONTINUATION_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "nor", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "that", "which", "who", "whom", "whose", "is", "are", "was", "were", "be", "been", "his", "her", "its", "their", "our", "my", "your", "into", "onto", "than", "then", "so", "if", "when", "while", "because", "not", "this", "these", "those", "has", "have", "had", "will", "would", "can", "could", "should", "may", "might", "must", "do", "does", "did", "very", "also", "about", "over", "under", "after", "before", "between", "through", "without", "within"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "his",
+        "her",
+        "its",
+        "their",
+        "our",
+        "my",
+        "your",
+        "into",
+        "onto",
+        "than",
+        "then",
+        "so",
+        "if",
+        "when",
+        "while",
+        "because",
+        "not",
+        "this",
+        "these",
+        "those",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "very",
+        "also",
+        "about",
+        "over",
+        "under",
+        "after",
+        "before",
+        "between",
+        "through",
+        "without",
+        "within",
+    ]
 )
 
 _CLOSER_RE_CLASS = "[" + re.escape(_CLOSERS) + "]"
@@ -88,7 +152,6 @@ _MD_HEADING_RE = re.compile(r"#{1,6}(?:\s|\Z)")
 _TERMINAL_RE = re.compile(
     "([" + re.escape(_TERMINALS) + "]+)" + "((?:" + _CLOSER_RE_CLASS + r"|[ \u00a0\u202f\u2009][»›])*)" + r"(?:\s+|\Z)"
 )
-_ACRONYM_RE = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _NONSPACE_RE = re.compile(r"\S")
 _SPACE_RE = re.compile(r"\s")
 # Greedy ".*" makes each pattern find the LAST such boundary inside the window.
@@ -163,38 +226,22 @@ class Chunk:
     end: int
     paragraph_start: bool
     sentence_end: bool
-    estimated_seconds: float
-
-
-def _starts_sentence(char: str) -> bool:
-    """Whether ``char`` can open a sentence, so a preceding '.' may end one."""
-    return char.isupper() or char.isdigit() or char in _SENTENCE_START_SYMBOLS
 
 
 def _ends_terminal(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] ends with sentence punctuation, closing quotes aside."""
+    """Whether text[start:end] ends with sentence punctuation, closing quotes aside.
+
+    A final abbreviation that never ends a sentence ("Dear Mr." before "Smith" on the next
+    line) does not count, so the next line is no heading.
+    """
     while end > start and text[end - 1] in _CLOSERS:
         end -= 1
-    return end > start and text[end - 1] in _TERMINALS
-
-
-def _period_ends_sentence(text: str, dot: int, floor: int, next_char: str) -> bool:
-    """Whether the single '.' at ``dot`` ends a sentence, judged by the word it closes.
-
-    ``next_char`` is the first character of the following text ('' at the end of text).
-    """
-    start = dot
-    lowest = max(floor, dot - _MAX_TOKEN_CHARS)
-    while start > lowest and not text[start - 1].isspace():
-        start -= 1
-    token = text[start:dot].lstrip(_OPENERS).rstrip(_CLOSERS).lower()
-    if not token:
-        return True
-    if token in _AMBIGUOUS_ABBREVIATIONS:
-        return not next_char or next_char.isupper()
-    if token in _PREFIX_ABBREVIATIONS or _ACRONYM_RE.fullmatch(token):
+    if end <= start or text[end - 1] not in _TERMINALS:
         return False
-    return not (len(token) == 1 and token.isalpha())
+    if text[end - 1] != "." or text[end - 2 : end] == "..":
+        return True
+    # Judged as if a capital followed: the next line may start a sentence.
+    return period_ends_sentence(text, end - 1, start, "A")
 
 
 def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[int, int]]:
@@ -204,9 +251,9 @@ def _boundaries(text: str, pos: int, endpos: int, floor: int) -> Iterator[tuple[
         if next_start >= endpos:
             return
         next_char = text[next_start]
-        if not _starts_sentence(next_char):
+        if not can_start_sentence(next_char):
             continue
-        if match.group(1) == "." and not _period_ends_sentence(text, match.start(), floor, next_char):
+        if match.group(1) == "." and not period_ends_sentence(text, match.start(), floor, next_char):
             continue
         yield match.end(2), next_start
 
@@ -231,7 +278,7 @@ def _is_heading(text: str, lines: list[tuple[int, int]], i: int, final: bool) ->
         next_char = text[next_start]
         if not (
             text.count("\n", end, next_start) >= 2
-            or _starts_sentence(next_char)
+            or can_start_sentence(next_char)
             or next_char == "#"
             or _LIST_RE.match(text, next_start, next_end)
         ):
@@ -274,7 +321,7 @@ def scan_sentences(text: str, context: ScanContext = DOCUMENT_START, final: bool
                 new_block = (
                     paragraph_break
                     or previous_heading
-                    or (open_kind is _Kind.LIST and not indented and _starts_sentence(text[start]))
+                    or (open_kind is _Kind.LIST and not indented and can_start_sentence(text[start]))
                 )
             if new_block:
                 blocks.append(_Block(start, end, kind, open_kind is not _Kind.NONE, scan_from))
@@ -339,7 +386,7 @@ def looks_complete(text: str, start: int, end: int) -> bool:
         return False
     if text[dots:tail] != ".":
         return True
-    return not (dots > start and text[dots - 1].isdigit()) and _period_ends_sentence(text, dots, start, "")
+    return not (dots > start and text[dots - 1].isdigit()) and period_ends_sentence(text, dots, start, "")
 
 
 def _piece_end(text: str, start: int, end: int, limit: int, hard_limit: int) -> int:
@@ -385,7 +432,6 @@ def split_text(
     text: str,
     max_chars: int = 800,
     first_chunk_chars: int | None = None,
-    chars_per_second: float = 15.0,
     start_index: int = 0,
     pack_chars: int | None = None,
 ) -> list[Chunk]:
@@ -405,8 +451,6 @@ def split_text(
         raise ValueError(f"max_chars must be at least 1, got {max_chars}")
     if first_chunk_chars is not None and first_chunk_chars < 1:
         raise ValueError(f"first_chunk_chars must be at least 1, got {first_chunk_chars}")
-    if chars_per_second <= 0:
-        raise ValueError(f"chars_per_second must be positive, got {chars_per_second}")
     first_limit = None if first_chunk_chars is None else min(first_chunk_chars, max_chars)
     pack_limit = max_chars if pack_chars is None else max(1, min(pack_chars, max_chars))
 
@@ -429,7 +473,6 @@ def split_text(
                 end=end,
                 paragraph_start=paragraph and bool(chunks),
                 sentence_end=ends_sentence,
-                estimated_seconds=len(piece) / chars_per_second,
             )
         )
 

@@ -5,7 +5,11 @@ to a growing buffer. A sentence leaves only once the text after it proves it end
 followed by " Smith" did not, "3." followed by "2" did not, "end." followed by " The"
 did), once a blank line closes its paragraph, or at :meth:`SentenceSegmenter.finish`.
 Without forced flushes, any split of a text into pieces yields the same sentences as
-feeding it whole.
+feeding it whole. A forced flush (too long, or pending too long) cuts only at whitespace
+after a word that cannot continue into the next one: never after a number ("4" may become
+"49.95", "1 250" become "1 250 000", "5" be followed by "kg"), a currency sign, or an
+abbreviation's dot ("Dr." | "Smith"), so the normalizer sees money, times, quantities and
+titles whole.
 
 Convention for consumers: every returned string is stripped text, never whitespace only;
 a string that begins a new paragraph (after a blank line, a heading, or a list item) is
@@ -28,14 +32,40 @@ from swtts.pipeline.chunker import (
     looks_complete,
     scan_sentences,
 )
+from swtts.pipeline.normalize.abbreviations import period_ends_sentence
 
 __all__ = ["PARAGRAPH_MARKER", "SentenceSegmenter"]
 
 logger = logging.getLogger(__name__)
 
 PARAGRAPH_MARKER = "\n\n"
-_SPACE_RE = re.compile(r"\s")
+_WORD_END_RE = re.compile(r"\S(?=\s)")
 _LAST_WORD_END_RE = re.compile(r".*\S(?=\s)", re.S)
+# A word that may be the first part of a number, an amount or a time: "4", "$4", "1 250", "10:30", "$".
+_NUMBER_START_RE = re.compile(r"[(\[\"'«]*[-+−]?[$€£¥]?(?:\d[\d.,:]*)?\Z")
+
+
+def _open_word(text: str, start: int, end: int) -> bool:
+    """Whether the word ending at ``end`` may run on into the next: a number, a currency
+    sign, or an abbreviation that never ends a sentence."""
+    word_start = end
+    while word_start > start and not text[word_start - 1].isspace():
+        word_start -= 1
+    if _NUMBER_START_RE.match(text, word_start, end) and text[end - 1] not in "(['\"«-+−":
+        return True
+    return text[end - 1] == "." and not period_ends_sentence(text, end - 1, start, "")
+
+
+def _safe_cut(text: str, start: int, cut: int) -> int | None:
+    """The last word end at or before ``cut`` (a word end) after which a flush may cut."""
+    while cut > start and _open_word(text, start, cut):
+        word_start = cut
+        while word_start > start and not text[word_start - 1].isspace():
+            word_start -= 1
+        cut = word_start
+        while cut > start and text[cut - 1].isspace():
+            cut -= 1
+    return cut if cut > start else None
 
 
 class SentenceSegmenter:
@@ -92,9 +122,10 @@ class SentenceSegmenter:
             cut = end
         else:
             word_end = _LAST_WORD_END_RE.match(self._buffer, start)
-            if word_end is None:
+            safe = None if word_end is None else _safe_cut(self._buffer, start, word_end.end())
+            if safe is None:
                 return []
-            cut = word_end.end()
+            cut = safe
         logger.debug("flushing %d characters pending too long", cut - start)
         piece = self._take(scan, start, cut, paragraph)
         self._restart_timer()
@@ -150,12 +181,21 @@ class SentenceSegmenter:
             if end - start <= self._flush_chars:
                 break
             cut = clause_cut(self._buffer, start, end, self._flush_chars)
+            if cut is not None:
+                cut = _safe_cut(self._buffer, start, cut)
             if cut is None:
-                # One word longer than the bound: send it whole once it is complete.
-                space = _SPACE_RE.search(self._buffer, start, end)
-                if space is None:
+                # No cut within the bound (one giant word, or a run of numbers): the first
+                # safe one, once the word before it is complete.
+                cut = next(
+                    (
+                        m.end()
+                        for m in _WORD_END_RE.finditer(self._buffer, start, end)
+                        if not _open_word(self._buffer, start, m.end())
+                    ),
+                    None,
+                )
+                if cut is None:
                     break
-                cut = space.start()
             flushed.append(self._take(scan, start, cut, paragraph))
         if flushed:
             self._restart_timer()

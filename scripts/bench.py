@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +50,13 @@ from piper import PiperVoice, SynthesisConfig  # noqa: E402
 from piper.config import PiperConfig  # noqa: E402
 
 from scripts.report import machine_line, replace_section  # noqa: E402
-from swtts.client import Client  # noqa: E402
+from swtts.client import Client, SynthesisOptions  # noqa: E402
 from swtts.config import Settings, load_settings  # noqa: E402
 from swtts.pipeline.chunker import sentence_spans  # noqa: E402
-from swtts.protocol import SynthesisParams  # noqa: E402
+from swtts.protocol import SynthesisParams, WorkerState  # noqa: E402
 from swtts.service import EmbeddedService  # noqa: E402
-from swtts.workers.engine import Engine, cuda_available  # noqa: E402
+from swtts.workers.engine import Engine  # noqa: E402
+from swtts.workers.session import cuda_available  # noqa: E402
 
 SHORT = "Hello there, how can I help you today?"
 ARTICLE = (ROOT / "samples" / "article.txt").read_text(encoding="utf-8")
@@ -166,14 +167,14 @@ def engine_short(engine: Engine) -> float:
 
 def pipeline_short(client: Client) -> tuple[float, float]:
     started = time.perf_counter()
-    result = client.synthesize(SHORT, use_cache=False)
+    result = client.synthesize(SHORT, SynthesisOptions(use_cache=False))
     return (time.perf_counter() - started) * 1000, sum(chunk.synth_ms for chunk in result.chunks)
 
 
-def pipeline_article(client: Client) -> Run:
+def pipeline_article(client: Client, text: str = ARTICLE) -> Run:
     """Wall time includes assembly; audio is synthesized speech (pauses inserted by assembly excluded)."""
     started = time.perf_counter()
-    result = client.synthesize(ARTICLE, use_cache=False)
+    result = client.synthesize(text, SynthesisOptions(use_cache=False))
     wall = time.perf_counter() - started
     audio = sum(chunk.duration_s for chunk in result.chunks)
     return Run(wall, audio, result.chunks[0].received_ms / 1000)
@@ -182,7 +183,8 @@ def pipeline_article(client: Client) -> Run:
 def warm_up(client: Client) -> None:
     """Give every worker a first chunk so no timed run pays onnxruntime's first-run cost."""
     client.synthesize(
-        ARTICLE[:800], use_cache=False, max_chunk_chars=WARMUP_CHUNK_CHARS, first_chunk_chars=WARMUP_CHUNK_CHARS
+        ARTICLE[:800],
+        SynthesisOptions(use_cache=False, max_chunk_chars=WARMUP_CHUNK_CHARS, first_chunk_chars=WARMUP_CHUNK_CHARS),
     )
 
 
@@ -194,7 +196,7 @@ def worker_counts(max_workers: int) -> list[int]:
     counts = [1]
     while counts[-1] * 2 < max_workers:
         counts.append(counts[-1] * 2)
-    return counts + [max_workers] if max_workers > 1 else counts
+    return [*counts, max_workers] if max_workers > 1 else counts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -282,9 +284,9 @@ def overhead_table(pipelines: list[Method], baseline: Method, engine: Method | N
         "|---|---:|---:|---:|",
     ]
     for method in pipelines:
-        paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms)]
-        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms)] if engine else []
-        transport = [p - s for p, s in zip(method.short_ms, method.synth_ms) if s is not None]
+        paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms, strict=True)]
+        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms, strict=True)] if engine else []
+        transport = [p - s for p, s in zip(method.short_ms, method.synth_ms, strict=True) if s is not None]
         engine_cell = f"{statistics.median(same_engine):+.1f}" if same_engine else "n/a"
         lines.append(
             f"| {method.label} | {statistics.median(paired):+.1f} | {engine_cell}"
@@ -305,15 +307,15 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
         assert service.process is not None
         broker = service.process.pid
         lines.append(f"| broker (pipeline, {count} worker(s)) | {broker} | | {fmt_mib(peak_rss_mib(broker))} | | | | |")
-        for worker in client.status()["workers"]:
-            if worker.get("state") == "dead":
+        for worker in client.status().workers:
+            if worker.state is WorkerState.DEAD:
                 continue
-            pid = int(str(worker["worker"]).rpartition(":")[2])
+            pid = int(worker.worker.rpartition(":")[2])
             used = gpu_memory.get(pid, "not listed") if gpu else "n/a"
-            batches = ", ".join(f"{size}: {n}" for size, n in worker["batch_sizes"].items()) or "-"
+            batches = ", ".join(f"{size}: {n}" for size, n in worker.batch_sizes.items()) or "-"
             lines.append(
-                f"| worker {worker['worker']} (pipeline, {count} worker(s)) | {pid} | {worker['device']}"
-                f" | {fmt_mib(peak_rss_mib(pid))} | {used} | {worker['chunks_done']} | {worker['solo_chunks']} | {batches} |"
+                f"| worker {worker.worker} (pipeline, {count} worker(s)) | {pid} | {worker.device}"
+                f" | {fmt_mib(peak_rss_mib(pid))} | {used} | {worker.chunks_done} | {worker.solo_chunks} | {batches} |"
             )
     for pid in pool_pids:
         lines.append(f"| pool process (2b), one PiperVoice | {pid} | cpu | {fmt_mib(peak_rss_mib(pid))} | n/a | | | |")
@@ -323,14 +325,14 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
 # ----- the run -------------------------------------------------------------------------------
 
 
-def interleave(methods: list[Method], rounds: int, measure: Callable[[Method, int], None]) -> None:
-    """``rounds`` rounds over every method, each call after a short settle; the first method rotates."""
-    for round_index in range(rounds):
+def interleave(methods: list[Method], rounds: Iterable[int], measure: Callable[[Method, int], None]) -> None:
+    """A round over every method per index of ``rounds``, each call after a short settle; the first method rotates."""
+    for round_index in rounds:
         shift = round_index % len(methods)
         for method in methods[shift:] + methods[:shift]:
             time.sleep(SETTLE_S)
             measure(method, round_index)
-        print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
+        print(f"  round {round_index + 1} done", file=sys.stderr, flush=True)
 
 
 def measure_short(method: Method, _: int) -> None:
@@ -403,9 +405,9 @@ def run(args: argparse.Namespace) -> str:
             )
         methods += pipelines
         print(f"short sentence: {args.short_repeats} round(s)", file=sys.stderr, flush=True)
-        interleave(methods, args.short_repeats, measure_short)
+        interleave(methods, range(args.short_repeats), measure_short)
         print(f"article: {args.repeats} round(s) (Piper CLI: first {CLI_ARTICLE_REPEATS})", file=sys.stderr, flush=True)
-        interleave(methods, args.repeats, measure_article)
+        interleave(methods, range(args.repeats), measure_article)
         memory = memory_table(services, pool_pids, cuda and shutil.which("nvidia-smi") is not None)
     notes = (
         f"Threads: (2) onnxruntime's default (all cores); (2b) one per process{' (skipped on CUDA)' if cuda else ''}; "

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.report import machine_line, replace_section
-from swtts.client import Client
+from swtts.client import Client, SynthesisOptions
 from swtts.config import load_settings
 from swtts.service import EmbeddedService
 
@@ -29,7 +29,7 @@ ARTICLE = (Path(__file__).resolve().parent.parent / "samples" / "article.txt").r
 
 def timed(client: Client, text: str, use_cache: bool) -> tuple[float, int]:
     started = time.perf_counter()
-    result = client.synthesize(text, use_cache=use_cache)
+    result = client.synthesize(text, SynthesisOptions(use_cache=use_cache))
     return (time.perf_counter() - started) * 1000, result.timings.get("cached_chunks", 0)
 
 
@@ -53,7 +53,9 @@ def main() -> int:
                 edited.append((ms, cached))
                 article_hit.extend(timed(client, ARTICLE, True)[0] for _ in range(10))
             short_hit = [timed(client, SHORT, True)[0] for _ in range(args.repeats)]
-            stats = client.cache_stats()["cache"]
+            stats = client.cache_stats()
+    if stats is None:
+        raise SystemExit("the service runs without a cache")
     rows = [
         ("short sentence, miss (synthesis)", short_miss),
         ("short sentence, hit", short_hit),
@@ -76,8 +78,8 @@ def main() -> int:
         f"article hit {statistics.median(article_miss) / statistics.median(article_hit):.0f}x. "
         f"The edited article re-synthesized only the changed chunks "
         f"({statistics.median([c for _, c in edited]):.0f} chunks came from the cache). "
-        f"Compression ratio on this speech: {stats['compression_ratio']:.2f} "
-        f"({stats['raw_bytes'] / 2**20:.1f} MiB raw in {stats['bytes_stored'] / 2**20:.1f} MiB)."
+        f"Compression ratio on this speech: {stats.compression_ratio:.2f} "
+        f"({stats.raw_bytes / 2**20:.1f} MiB raw in {stats.bytes_stored / 2**20:.1f} MiB)."
     )
     table = "\n".join(lines)
     print(table)

@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench import SETTLE_S
 from scripts.report import machine_line, replace_section
-from swtts.client import Client
+from swtts.client import Client, SynthesisOptions
 from swtts.config import load_settings
 from swtts.pipeline.chunker import sentence_spans
+from swtts.protocol import WorkerState
 from swtts.service import EmbeddedService
 
 SHORT = "Sure, here is what I found about lighthouses."
@@ -48,8 +49,8 @@ def wait_idle(client: Client, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = client.status()
-        busy = any(w["in_flight"] for w in status["workers"] if w.get("state") != "dead")
-        if status["queue"]["requests"] == 0 and not busy:
+        busy = any(w.in_flight for w in status.workers if w.state is not WorkerState.DEAD)
+        if status.queue.requests == 0 and not busy:
             return
         time.sleep(0.02)
     raise RuntimeError("the service did not go idle")
@@ -61,7 +62,7 @@ def first_chunk_at(client: Client, source: str | TokenSource, overheads: list[fl
     Appends to ``overheads`` the part of the wait that was not the worker's synthesis
     (client, sockets, broker, queue).
     """
-    stream = client.stream(source, use_cache=False)
+    stream = client.stream(source, SynthesisOptions(use_cache=False))
     chunk = next(stream)
     arrived = time.perf_counter()
     stream.close()

@@ -35,13 +35,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench import ARTICLE, percentile, warm_up, worker_counts
 from scripts.report import machine_line, replace_section
-from swtts.client import Client, TTSError
+from swtts.client import Client, SynthesisOptions, TTSError
 from swtts.config import Settings, load_settings
+from swtts.protocol import WorkerState
 from swtts.service import EmbeddedService, threads_per_worker, worker_command
 
 SHORT_REPLIES = (
@@ -79,22 +81,34 @@ class Setting:
     wall_s: float
     outcomes: list[Outcome]
 
-    def row(self) -> str:
+    def figures(self) -> dict[str, Any]:
+        """Throughput, requests done, latency p50/p99 and first audio p50 (ms; None with none done), errors."""
         done = [o for o in self.outcomes if o.error is None]
-        errors = Counter(o.error for o in self.outcomes if o.error is not None)
-        audio = sum(o.audio_s for o in done)
         latency = [o.latency_ms for o in done]
-        figures = (
-            f"{percentile(latency, 0.5):.0f} | {percentile(latency, 0.99):.0f}"
-            f" | {statistics.median(o.first_ms for o in done):.0f}"
-            if done
-            else "- | - | -"
-        )
-        error_text = ", ".join(f"{code}: {n}" for code, n in sorted(errors.items())) or "0"
-        return (
-            f"| {self.workers} | {self.producers} | {audio / self.wall_s:.1f} | {len(done)} | {figures}"
-            f" | {error_text} | {self.wall_s:.1f} |"
-        )
+        return {
+            "workers": self.workers,
+            "producers": self.producers,
+            "audio_per_s": sum(o.audio_s for o in done) / self.wall_s,
+            "requests": len(done),
+            "p50_ms": percentile(latency, 0.5) if done else None,
+            "p99_ms": percentile(latency, 0.99) if done else None,
+            "first_p50_ms": statistics.median(o.first_ms for o in done) if done else None,
+            "errors": dict(sorted(Counter(o.error for o in self.outcomes if o.error is not None).items())),
+            "wall_s": self.wall_s,
+        }
+
+    def row(self) -> str:
+        return figures_row(self.figures())
+
+
+def figures_row(f: dict[str, Any]) -> str:
+    """A markdown row of :meth:`Setting.figures` (the table header is in :func:`main`)."""
+    latency = f"{f['p50_ms']:.0f} | {f['p99_ms']:.0f} | {f['first_p50_ms']:.0f}" if f["requests"] else "- | - | -"
+    errors = ", ".join(f"{code}: {n}" for code, n in f["errors"].items()) or "0"
+    return (
+        f"| {f['workers']} | {f['producers']} | {f['audio_per_s']:.1f} | {f['requests']} | {latency}"
+        f" | {errors} | {f['wall_s']:.1f} |"
+    )
 
 
 def produce(endpoint: str, settings: Settings, seed: int, stop_at: float) -> list[Outcome]:
@@ -108,7 +122,7 @@ def produce(endpoint: str, settings: Settings, seed: int, stop_at: float) -> lis
             first: float | None = None
             audio = 0.0
             try:
-                for chunk in client.stream(text, use_cache=False, deadline_s=REQUEST_DEADLINE_S):
+                for chunk in client.stream(text, SynthesisOptions(use_cache=False, deadline_s=REQUEST_DEADLINE_S)):
                     first = chunk.received_ms if first is None else first
                     audio += chunk.duration_s
             except TTSError as exc:
@@ -169,8 +183,8 @@ def joined_over_tcp(settings: Settings, count: int) -> Iterator[EmbeddedService]
 
 def describe_workers(client: Client) -> str:
     """Live workers of a running service, e.g. ``3 (hostA: 2, hostB: 1)``."""
-    live = [w for w in client.status()["workers"] if w.get("state") != "dead"]
-    hosts = Counter(str(w["worker"]).rpartition(":")[0] for w in live)
+    live = [w for w in client.status().workers if w.state is not WorkerState.DEAD]
+    hosts = Counter(w.worker.rpartition(":")[0] for w in live)
     return f"{len(live)} ({', '.join(f'{host}: {n}' for host, n in sorted(hosts.items()))})"
 
 

@@ -28,13 +28,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.report import machine_line, replace_section
-from swtts.client import AudioChunk, Client, TTSError
+from swtts.client import AudioChunk, Client, SynthesisOptions, TTSError
 from swtts.config import Settings, load_settings
+from swtts.protocol import QueueStatus, StatusReply, WorkerState
 from swtts.service import EmbeddedService
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def producer(
             text = long_text(rng, long_chars) if kind == "long" else rng.choice(SHORT)
             started = time.perf_counter()
             try:
-                result = client.synthesize(text, use_cache=False)
+                result = client.synthesize(text, SynthesisOptions(use_cache=False))
             except TTSError as exc:
                 with tally.lock:
                     tally.errors[exc.code] += 1
@@ -108,8 +108,8 @@ def producer(
                     tally.incomplete += 1
 
 
-def worker_pids(status: dict[str, Any]) -> list[int]:
-    return [int(w["worker"].rsplit(":", 1)[1]) for w in status["workers"] if w["state"] != "dead"]
+def worker_pids(status: StatusReply) -> list[int]:
+    return [int(w.worker.rsplit(":", 1)[1]) for w in status.workers if w.state is not WorkerState.DEAD]
 
 
 def children(parent: int) -> list[int]:
@@ -194,7 +194,7 @@ def table(
     kills: list[int],
     sampler: MemorySampler,
     wall_s: float,
-    final: dict[str, Any],
+    final: QueueStatus,
     dead: int,
 ) -> str:
     mib = 1024.0
@@ -236,7 +236,7 @@ def table(
         ),
         (
             "queue after the run",
-            f"{final['requests']} requests, {final['pending_chunks']} pending, {final['in_flight_chunks']} in flight",
+            f"{final.requests} requests, {final.pending_chunks} pending, {final.in_flight_chunks} in flight",
         ),
     ]
     lines = ["| soak | result |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
@@ -291,8 +291,8 @@ def main() -> int:
         sampler.stop_event.set()
         sampler.join()
         sampler.sample()
-    dead = sum(1 for w in status["workers"] if w["state"] == "dead")
-    report = table(args, tally, kills, sampler, wall_s, status["queue"], dead)
+    dead = sum(1 for w in status.workers if w.state is WorkerState.DEAD)
+    report = table(args, tally, kills, sampler, wall_s, status.queue, dead)
     print(report)
     print(f"\n{machine_line()}")
     if args.output is not None:

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from swtts.client import Client, TTSError
+from swtts.client import Client, TTSError, UnavailableError
 from swtts.config import Settings, dump_settings
+from swtts.workers.voice_files import check_voice
 
 
 class EmbeddedService:
@@ -56,9 +57,13 @@ class EmbeddedService:
         self.stop()
 
     def start(self) -> None:
+        """Start the service and wait for its workers; a voice that cannot load fails before anything starts."""
+        if self.workers:
+            check_voice(self.settings.voice.model or None)
         self._dir = Path(tempfile.mkdtemp(prefix="swtts-embedded-"))
         self.endpoint = self.bind or f"ipc://{self._dir}/broker.sock"
-        self.config_file.write_text(dump_settings(self.settings))
+        # its own gateways stay off: a user config that serves HTTP must not make every `say` serve it too
+        self.config_file.write_text(dump_settings(self.settings.override(http__enabled=False)))
         command = [
             sys.executable,
             "-P",
@@ -75,11 +80,17 @@ class EmbeddedService:
             str(self.workers),
             "--parent-pid",
             str(os.getpid()),
+            "--error-file",
+            str(self._dir / "serve.error"),
         ]
         if self.use_cache is False:
             command.append("--no-cache")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        self.wait_ready(self.workers)
+        try:
+            self.wait_ready(self.workers)
+        except BaseException:
+            self.stop()  # a service that failed to start leaves no process and no folder behind
+            raise
 
     @property
     def config_file(self) -> Path:
@@ -94,17 +105,25 @@ class EmbeddedService:
         with Client(self.endpoint, self.settings) as client:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
-                    raise TTSError("unavailable", f"the embedded service exited with code {self.process.returncode}")
+                    raise UnavailableError(self._exit_reason(self.process.returncode))
                 try:
-                    if client.ping(timeout_s=1.0)["ready"] >= workers:
+                    if client.ping(timeout_s=1.0).ready >= workers:
                         return
                 except TTSError:
                     pass
                 time.sleep(0.1)
         self.stop()
-        raise TTSError(
-            "unavailable", f"the embedded service did not get {workers} ready worker(s) in {self.start_timeout_s:g} s"
+        raise UnavailableError(
+            f"the embedded service did not get {workers} ready worker(s) in {self.start_timeout_s:g} s"
         )
+
+    def _exit_reason(self, code: int) -> str:
+        """The service's own one-line error (e.g. its workers' voice cannot load), else its exit code."""
+        try:
+            line = (self._dir / "serve.error").read_text(encoding="utf-8").strip() if self._dir else ""
+        except OSError:
+            line = ""
+        return line or f"the embedded service exited with code {code}"
 
     def client(self) -> Client:
         """A client bound to this service (closed when the service stops)."""

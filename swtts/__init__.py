@@ -10,8 +10,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from swtts.client import AsyncClient, AudioChunk, Client, SynthesisResult, TTSError
+    from swtts.client import AsyncClient, AudioChunk, Client, SynthesisOptions, SynthesisResult
     from swtts.config import Settings, load_settings
+    from swtts.protocol import (
+        BusyError,
+        InvalidRequestError,
+        RequestCancelledError,
+        RequestTimeoutError,
+        SynthesisFailedError,
+        TTSError,
+        UnavailableError,
+        VoiceDescription,
+    )
     from swtts.service import EmbeddedService
 
 __version__ = "0.2.0"
@@ -20,14 +30,39 @@ _EXPORTS = {
     "AsyncClient": "swtts.client",
     "AudioChunk": "swtts.client",
     "Client": "swtts.client",
+    "SynthesisOptions": "swtts.client",
     "SynthesisResult": "swtts.client",
-    "TTSError": "swtts.client",
+    "BusyError": "swtts.protocol",
+    "InvalidRequestError": "swtts.protocol",
+    "RequestCancelledError": "swtts.protocol",
+    "RequestTimeoutError": "swtts.protocol",
+    "SynthesisFailedError": "swtts.protocol",
+    "TTSError": "swtts.protocol",
+    "UnavailableError": "swtts.protocol",
+    "VoiceDescription": "swtts.protocol",
     "Settings": "swtts.config",
     "load_settings": "swtts.config",
     "EmbeddedService": "swtts.service",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AsyncClient",
+    "AudioChunk",
+    "BusyError",
+    "Client",
+    "EmbeddedService",
+    "InvalidRequestError",
+    "RequestCancelledError",
+    "RequestTimeoutError",
+    "Settings",
+    "SynthesisFailedError",
+    "SynthesisOptions",
+    "SynthesisResult",
+    "TTSError",
+    "UnavailableError",
+    "VoiceDescription",
+    "load_settings",
+]
 
 
 def __getattr__(name: str) -> Any:

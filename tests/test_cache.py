@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from swtts.broker import cache as cache_module
 from swtts.broker.cache import (
     CACHE_FORMAT_VERSION,
     AudioCache,
@@ -31,6 +30,8 @@ from swtts.broker.cache import (
     decode_pcm,
     encode_pcm,
 )
+from swtts.broker.cache import codec as codec_module
+from swtts.broker.cache import keys as keys_module
 
 RATE = 22050
 PARAMS = {
@@ -113,7 +114,7 @@ def test_key_changes_with_voice_kind_text_and_format_version() -> None:
     assert cache_key("chunk", "Hello world.", "voice-2", PARAMS) != base
     assert cache_key("doc", "Hello world.", "voice-1", PARAMS) != base
     assert cache_key("chunk", "Hello world!", "voice-1", PARAMS) != base
-    with mock.patch.object(cache_module, "CACHE_FORMAT_VERSION", CACHE_FORMAT_VERSION + 1):
+    with mock.patch.object(keys_module, "CACHE_FORMAT_VERSION", CACHE_FORMAT_VERSION + 1):
         assert cache_key("chunk", "Hello world.", "voice-1", PARAMS) != base
 
 
@@ -390,7 +391,7 @@ def test_stats_counts_and_cross_instance_visibility(tmp_path: Path) -> None:
         assert stats.raw_bytes > stats.bytes_stored > 0
         assert stats.compression_ratio == pytest.approx(stats.raw_bytes / stats.bytes_stored)
         assert stats.compression_ratio > 1.3
-        assert stats.as_dict() == {
+        assert stats.to_wire() == {
             "hits": 2,
             "misses": 1,
             "hit_rate": stats.hit_rate,
@@ -480,11 +481,11 @@ def test_concurrent_processes_keep_cache_consistent(tmp_path: Path) -> None:
     samples=arrays(np.int16, st.integers(0, 3000)),
     codec=st.sampled_from(list(Codec)),
     level=st.sampled_from([0, 3]),
-    block=st.sampled_from([8, 24, cache_module._BLOCK]),
+    block=st.sampled_from([8, 24, codec_module._BLOCK]),
 )
 def test_codec_round_trip_is_lossless(samples: np.ndarray, codec: Codec, level: int, block: int) -> None:
     pcm = samples.astype("<i2").tobytes()
-    with mock.patch.object(cache_module, "_BLOCK", block):  # small blocks exercise the carries
+    with mock.patch.object(codec_module, "_BLOCK", block):  # small blocks exercise the carries
         blob = encode_pcm(pcm, 16000, codec, level)
         assert decode_pcm(blob) == (pcm, 16000)
 

@@ -5,35 +5,37 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from swtts.client import SynthesisOptions
 from swtts.config import Settings, load_settings
 from swtts.service import EmbeddedService
 from tests.conftest import ARTICLE, REPO
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"length_scale": 0.4, "noise_scale": 0.0, "noise_w": 0.0}
+FAST = SynthesisOptions(length_scale=0.4, noise_scale=0.0, noise_w=0.0)
 
 
 def test_hits_survive_a_restart_and_an_edit_resynthesizes_only_its_chunks(tmp_path: Path) -> None:
     settings = load_settings().override(cache__dir=str(tmp_path / "cache"))
     with EmbeddedService(settings, workers=2) as service, service.client() as client:
-        first = client.synthesize(ARTICLE, **FAST)
+        first = client.synthesize(ARTICLE, FAST)
         assert first.timings["cached_chunks"] == 0
     with EmbeddedService(settings, workers=1) as service, service.client() as client:
-        again = client.synthesize(ARTICLE, **FAST)
+        again = client.synthesize(ARTICLE, FAST)
         assert again.timings["cached_chunks"] == len(again.chunks) == len(first.chunks)
         assert again.audio.tobytes() == first.audio.tobytes()
         paragraphs = ARTICLE.split("\n\n")
         paragraphs[2] = paragraphs[2].replace("Alexandria", "ancient Alexandria", 1)
-        edited = client.synthesize("\n\n".join(paragraphs), **FAST)
+        edited = client.synthesize("\n\n".join(paragraphs), FAST)
         changed = [c.index for c in edited.chunks if not c.cached]
         assert 1 <= len(changed) <= 2, changed
         assert "ancient Alexandria" in " ".join(edited.chunks[i].text for i in changed)
-        bypass = client.synthesize(ARTICLE.split("\n\n")[1], use_cache=False, **FAST)
+        bypass = client.synthesize(ARTICLE.split("\n\n")[1], replace(FAST, use_cache=False))
         assert not any(c.cached for c in bypass.chunks)
 
 

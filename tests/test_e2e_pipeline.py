@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from swtts.client import Client
+from swtts.client import Client, SynthesisOptions
 from swtts.config import Settings
 from swtts.service import EmbeddedService, worker_command
 from tests.conftest import ARTICLE, REPO, free_port, phoneme_words
@@ -57,7 +57,9 @@ def test_article_says_every_word_once_at_small_chunks(
     service: EmbeddedService, settings: Settings, reference_voice
 ) -> None:  # type: ignore[no-untyped-def]
     with no_gap_client(service, settings) as client:
-        result = client.synthesize(ARTICLE, max_chunk_chars=200, use_cache=False, noise_scale=0.0, noise_w=0.0)
+        result = client.synthesize(
+            ARTICLE, SynthesisOptions(max_chunk_chars=200, use_cache=False, noise_scale=0.0, noise_w=0.0)
+        )
     reference = [p for sentence in reference_voice.phonemize(ARTICLE) for p in ["".join(sentence)]]
     spoken = phoneme_words(" ".join(chunk.phonemes for chunk in result.chunks))
     assert spoken == phoneme_words(" ".join(reference))
@@ -77,7 +79,7 @@ def _deterministic(voice):  # type: ignore[no-untyped-def]
 
 def test_long_document_is_spread_over_two_workers(service: EmbeddedService) -> None:
     with service.client() as client:
-        result = client.synthesize(ARTICLE, use_cache=False)
+        result = client.synthesize(ARTICLE, SynthesisOptions(use_cache=False))
     workers = {chunk.worker for chunk in result.chunks}
     assert len(workers) == 2, workers
     assert len(result.chunks) >= 7
@@ -86,13 +88,13 @@ def test_long_document_is_spread_over_two_workers(service: EmbeddedService) -> N
 
 def test_a_lone_reply_runs_solo_on_every_core_and_a_document_does_not(service: EmbeddedService) -> None:
     def solo_chunks(client: Client) -> int:
-        return sum(worker["solo_chunks"] for worker in client.status()["workers"])
+        return sum(worker.solo_chunks for worker in client.status().workers)
 
     with service.client() as client:
         before = solo_chunks(client)
-        client.synthesize("A lone short reply.", use_cache=False)
+        client.synthesize("A lone short reply.", SynthesisOptions(use_cache=False))
         after_reply = solo_chunks(client)
-        client.synthesize(ARTICLE[:1500], use_cache=False, max_chunk_chars=200)
+        client.synthesize(ARTICLE[:1500], SynthesisOptions(use_cache=False, max_chunk_chars=200))
         after_document = solo_chunks(client)
     solo_possible = (os.cpu_count() or 1) >= 2  # two workers get one core each; solo gives a worker both
     assert after_reply - before == (1 if solo_possible else 0)
@@ -101,7 +103,7 @@ def test_a_lone_reply_runs_solo_on_every_core_and_a_document_does_not(service: E
 
 def test_loudness_is_even_across_chunks(service: EmbeddedService) -> None:
     with service.client() as client:
-        result = client.synthesize(ARTICLE, max_chunk_chars=300)
+        result = client.synthesize(ARTICLE, SynthesisOptions(max_chunk_chars=300))
     levels = []
     for chunk in result.chunks:
         audio = chunk.audio.astype(np.float64) / 32767
@@ -116,7 +118,9 @@ def test_loudness_is_even_across_chunks(service: EmbeddedService) -> None:
 def test_very_long_documents(service: EmbeddedService, size: int) -> None:
     text = "\n\n".join([ARTICLE] * (size // len(ARTICLE) + 1))[:size].rsplit(" ", 1)[0] + "."
     with service.client() as client:
-        result = client.synthesize(text, use_cache=False, length_scale=0.3, noise_scale=0.0, noise_w=0.0)
+        result = client.synthesize(
+            text, SynthesisOptions(use_cache=False, length_scale=0.3, noise_scale=0.0, noise_w=0.0)
+        )
     said = "".join(chunk.text for chunk in result.chunks)
     assert "".join(said.split()) == "".join(text.split())
     assert result.duration_s > size / 60
@@ -169,7 +173,7 @@ def test_embedded_service_bound_to_tcp_is_joined_by_separate_workers(settings: S
         try:
             service.wait_ready(2)
             result = service.client().synthesize(
-                "First sentence here. Second one there. A third to share.", use_cache=False
+                "First sentence here. Second one there. A third to share.", SynthesisOptions(use_cache=False)
             )
             assert {chunk.worker.rpartition(":")[2] for chunk in result.chunks} <= {str(w.pid) for w in workers}
             assert result.duration_s > 1.0

@@ -1,16 +1,27 @@
-"""The engine with the real voice: loudness, sentence lengths, batching equal to one at a time."""
+"""The engine with the real voice: batching equal to one at a time, the solo session, CUDA fallbacks,
+and a voice onnxruntime rejects named in one line."""
 
 from __future__ import annotations
 
-import importlib.metadata
+import json
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import pytest
 
-import swtts.workers.engine as engine_module
+import swtts.workers.session as session_module
 from swtts.protocol import SynthesisParams
-from swtts.workers.engine import Engine, VoiceLoadError, level_audio, resolve_model, session_providers
+from swtts.workers.engine import Engine
+from swtts.workers.voice_files import VoiceLoadError
+from tests.broken_voices import (
+    REJECTED_BY_ONNXRUNTIME,
+    real_config,
+    write_rejected_voice,
+    write_voice,
+    write_voice_that_cannot_speak,
+)
 
 DETERMINISTIC = SynthesisParams(noise_scale=0.0, noise_w=0.0)
 
@@ -29,7 +40,7 @@ def test_batched_output_equals_one_at_a_time(batching_engine: Engine) -> None:
     ]
     batched = batching_engine.synthesize_batch([(t, DETERMINISTIC) for t in texts], max_rows=8)
     assert batching_engine.last_batch_sizes == [5]
-    for text, result in zip(texts, batched):
+    for text, result in zip(texts, batched, strict=True):
         single = batching_engine.synthesize(text, DETERMINISTIC)
         assert result.sentence_samples == single.sentence_samples
         a = np.frombuffer(result.pcm, "<i2").astype(np.int32)
@@ -47,29 +58,13 @@ def test_batches_respect_max_rows_and_split_by_scales(batching_engine: Engine) -
     assert len(results) == 6 and all(r.pcm for r in results)
 
 
-def test_level_audio_hits_target_and_never_clips() -> None:
-    rng = np.random.default_rng(1)
-    quiet = (rng.standard_normal(22050) * 0.01).astype(np.float32)
-    leveled = level_audio(quiet, 22050, -20.0)
-    assert abs(20 * np.log10(np.sqrt(np.mean(leveled**2))) + 20.0) < 1.0
-    spiky = quiet.copy()
-    spiky[100] = 0.9
-    assert np.abs(level_audio(spiky, 22050, -6.0)).max() <= 0.99 + 1e-6
-    assert level_audio(np.zeros(100, np.float32), 22050, -20.0).max() == 0.0
-
-
-def test_missing_voice_files_are_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(VoiceLoadError, match="voice model not found"):
-        resolve_model(tmp_path / "nope.onnx")
-    (tmp_path / "lonely.onnx").write_bytes(b"x")
-    with pytest.raises(VoiceLoadError, match="voice config not found"):
-        resolve_model(tmp_path / "lonely.onnx")
-    with pytest.raises(VoiceLoadError, match="unknown device"):
+def test_unknown_device_is_named() -> None:
+    with pytest.raises(VoiceLoadError, match="unknown device 'tpu'"):
         Engine(device="tpu")
 
 
 def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    from swtts.workers.engine import cuda_available
+    from swtts.workers.session import cuda_available
 
     if cuda_available():
         pytest.skip("this machine has CUDA; the fallback path is for CPU-only machines")
@@ -88,7 +83,7 @@ def test_cuda_provider_that_cannot_start_leaves_an_honest_cpu_engine(
     the engine must then say cpu, drop CUDA-only batching and get its CPU solo session."""
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has a CUDA provider; the failure is simulated on CPU-only builds")
-    monkeypatch.setattr(engine_module, "cuda_available", lambda: True)
+    monkeypatch.setattr(session_module, "cuda_available", lambda: True)
     with caplog.at_level("WARNING"):
         engine = Engine(device="cuda:0", batching="auto", threads=1, solo_threads=2)
     assert "could not start its CUDA provider" in caplog.text
@@ -96,40 +91,6 @@ def test_cuda_provider_that_cannot_start_leaves_an_honest_cpu_engine(
     assert engine.voice.session.get_providers() == ["CPUExecutionProvider"]
     assert not engine.batching and engine.solo_voice is not None
     assert engine.synthesize("Still speaking.", DETERMINISTIC).pcm
-
-
-def test_gpu_package_overwritten_by_the_cpu_one_names_the_fix(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    real = importlib.metadata.distribution
-
-    def distribution(name: str) -> importlib.metadata.Distribution:
-        return real("onnxruntime") if name == "onnxruntime-gpu" else real(name)
-
-    monkeypatch.setattr(engine_module, "cuda_available", lambda: False)
-    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
-    with caplog.at_level("WARNING"):
-        providers, device = session_providers("cuda:0", 0)
-    assert (providers, device) == (["CPUExecutionProvider"], "cpu")
-    assert "pip install --force-reinstall --no-deps onnxruntime-gpu" in caplog.text
-
-
-def test_cuda_library_preload_never_prints_to_stdout(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
-    """Audio may be going to standard output (``-o -``): onnxruntime's preload messages are logged."""
-    monkeypatch.setattr(
-        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    )
-    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda: print("Failed to load libcublasLt.so.13"), raising=False)
-    engine_module.cuda_available.cache_clear()
-    try:
-        with caplog.at_level("WARNING"):
-            assert engine_module.cuda_available()
-    finally:
-        engine_module.cuda_available.cache_clear()
-    assert capsys.readouterr().out == ""
-    assert "libcublasLt.so.13" in caplog.text
 
 
 def test_solo_session_speaks_the_same_audio_on_more_threads() -> None:
@@ -150,3 +111,29 @@ def test_no_solo_session_unless_it_has_more_threads_and_runs_on_cpu() -> None:
     single = Engine(threads=1)
     assert single.solo_threads == 0 and single.solo_voice is None
     assert single.synthesize("Solo falls back to the one session.", DETERMINISTIC, solo=True).pcm
+
+
+@pytest.mark.parametrize(
+    ("write", "problem", "detail"),
+    [
+        (write_rejected_voice, REJECTED_BY_ONNXRUNTIME, "NoSuchPiperOp"),
+        (write_voice_that_cannot_speak, "fails its first synthesis", "Reshape"),
+    ],
+)
+def test_a_model_onnxruntime_cannot_use_is_one_line_naming_it(
+    write: Callable[[Path], Path], problem: str, detail: str, tmp_path: Path
+) -> None:
+    """Both pass the cheap check; onnxruntime refuses the graph, or loads it and fails the warm-up."""
+    model = write(tmp_path)
+    with pytest.raises(VoiceLoadError) as error:
+        Engine(model)
+    message = str(error.value)
+    assert message.startswith(f"voice model {model}: {problem}: ")
+    assert detail in message and "\n" not in message
+
+
+def test_a_config_piper_rejects_is_named(tmp_path: Path) -> None:
+    config = {**real_config(), "phoneme_type": "klingon"}
+    model = write_voice(tmp_path, None, json.dumps(config))
+    with pytest.raises(VoiceLoadError, match=r"voice config .*voice\.onnx\.json: Piper cannot use it: 'klingon'"):
+        Engine(model)

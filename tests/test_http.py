@@ -1,8 +1,9 @@
 """The HTTP speech API end to end: real processes, real sockets, the real voice, OpenAI's own client.
 
-Two set-ups: ``swtts serve --http`` (the gateway on a thread of the broker process, small
-limits, no cache) and ``swtts http --connect`` (a gateway process of its own, with API keys,
-over the session's embedded service).
+Two set-ups: ``swtts serve`` with ``[http] enabled`` (the gateway on a thread of the broker
+process, small limits, no cache; ``--http`` does the same where a test needs it) and
+``swtts http --connect`` (a gateway process of its own, with API keys, over the session's
+embedded service).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -94,13 +96,16 @@ def start_http(args: list[str], url: str, endpoint: str, env: dict[str, str] | N
     raise RuntimeError(f"swtts {' '.join(args)} did not serve HTTP within 120 s")
 
 
-def serve_http(tmp: Path, workers: int, config: str = SERVED_CONFIG) -> HttpProcess:
-    """``swtts serve --http`` on free ports, waiting for its workers when it has any."""
-    (tmp / "config.toml").write_text(config)
+def serve_http(tmp: Path, workers: int, config: str = SERVED_CONFIG, by_flag: bool = True) -> HttpProcess:
+    """``swtts serve --http`` (or ``[http] enabled`` and ``bind``) on free ports, waiting for its workers."""
     http = f"127.0.0.1:{free_port()}"
     endpoint = f"ipc://{tmp}/broker.sock"
+    flags = ["--http", http] if by_flag else []
+    if not by_flag:
+        config = config.replace("[http]\n", f'[http]\nenabled = true\nbind = "{http}"\n')
+    (tmp / "config.toml").write_text(config)
     served = start_http(
-        ["serve", "--config", str(tmp / "config.toml"), "--bind", endpoint, "--workers", str(workers), "--http", http],
+        ["serve", "--config", str(tmp / "config.toml"), "--bind", endpoint, "--workers", str(workers), *flags],
         f"http://{http}",
         endpoint,
     )
@@ -113,7 +118,7 @@ def serve_http(tmp: Path, workers: int, config: str = SERVED_CONFIG) -> HttpProc
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpProcess]:
-    running = serve_http(tmp_path_factory.mktemp("served"), workers=1)
+    running = serve_http(tmp_path_factory.mktemp("served"), workers=1, by_flag=False)
     yield running
     running.stop()
 
@@ -281,7 +286,7 @@ def test_a_client_that_leaves_mid_stream_cancels_its_request(served: HttpProcess
         assert next(response.iter_raw()).startswith(b"OggS")
     deadline = time.monotonic() + 15
     with Client(served.endpoint) as client:
-        while client.status()["queue"]["requests"]:
+        while client.status().queue.requests:
             assert time.monotonic() < deadline, "the article kept running after its client left"
             time.sleep(0.1)
     assert metric(served.url, "swtts_requests_total", outcome="cancelled") == cancelled + 1
@@ -330,7 +335,13 @@ def test_metrics_docs_and_health(served: HttpProcess) -> None:
     assert metric(served.url, "swtts_http_audio_seconds_total", format="mp3") > 0
     assert metric(served.url, "swtts_requests_total", outcome="completed") >= 1  # the broker's own, beside
     assert "/v1/audio/speech" in httpx.get(f"{served.url}/openapi.json").json()["paths"]
-    assert httpx.get(f"{served.url}/docs").status_code == 200
+    for docs in ("/docs", "/redoc"):  # their scripts come from this server: the docs work offline
+        html = httpx.get(f"{served.url}{docs}").text
+        scripts = re.findall(r'<script src="([^"]+)"', html)
+        assert scripts and all(src.startswith("/") for src in scripts), scripts
+        for src in scripts:
+            script = httpx.get(f"{served.url}{src}")
+            assert script.status_code == 200 and len(script.content) > 100_000, src
     page = httpx.get(f"{served.url}/")
     assert page.status_code == 200 and "<textarea" in page.text
 
@@ -369,7 +380,15 @@ def test_binding_beyond_loopback_without_keys_is_refused(tmp_path: Path) -> None
         env={k: v for k, v in os.environ.items() if k != "SWTTS_API_KEYS"},
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("swtts: configuration error: refusing to serve HTTP")
+    assert done.stderr.strip().splitlines()[-1].startswith("swtts: error: refusing to serve HTTP on 0.0.0.0:")
+
+
+def test_an_embedded_service_does_not_serve_the_configured_http(settings: Settings) -> None:
+    """``say`` starts a private service from the user's config: it must not take the HTTP port too."""
+    port = free_port()
+    configured = settings.override(http__enabled=True, http__bind=f"127.0.0.1:{port}")
+    with EmbeddedService(configured, workers=0), socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""HTTP gateway pieces without processes: encoders, voice names, API keys, bind rules, config."""
+"""HTTP gateway pieces without processes: encoders, voice names, error statuses, API keys, bind rules."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import av
 import numpy as np
 import pytest
 
-from swtts.config import ConfigError, HttpSettings, dump_settings, load_settings
+from swtts.config import ConfigError, HttpSettings
 from swtts.gateways.http.auth import check_bind, key_accepted, load_keys
 from swtts.gateways.http.encoders import FORMATS, PCM_RATE, encoder_for
+from swtts.gateways.http.errors import ApiError
 from swtts.gateways.http.server import parse_bind
-from swtts.gateways.http.voices import resolve_voice
+from swtts.gateways.http.voices import broker_voice, known_rate
+from swtts.protocol import ErrorCode, VoiceDescription, tts_error
 
 RATE = 22050
 # codec priming and frame padding a decoder may report beyond the samples fed (ADTS AAC: up to 2048 samples)
@@ -63,18 +65,46 @@ def test_pcm_is_resampled_to_24_khz_in_order() -> None:
     assert abs(int(np.argmax(spectrum)) - 220) <= 1  # the 220 Hz tone survives, at the new rate
 
 
-def test_voice_names_map_to_the_workers_voices() -> None:
-    voices = ["en_US-joe-medium", "fr_FR-siwis-medium", "fr_CA-x-low"]
-    assert resolve_voice("alloy", voices, {}) is None  # OpenAI name: the default voice
-    assert resolve_voice("Nova", voices, {"nova": "fr_FR-siwis-medium"}) == "fr_FR-siwis-medium"
-    assert resolve_voice("echo", voices, {"echo": "fr_CA"}) == "fr_CA-x-low"
-    assert resolve_voice("en_US-joe-medium", voices, {}) == "en_US-joe-medium"
-    assert resolve_voice("fr-fr", voices, {}) == "fr_FR-siwis-medium"
-    assert resolve_voice("fr", voices, {}) == "fr_CA-x-low"
-    with pytest.raises(LookupError, match="unknown voice 'de'"):
-        resolve_voice("de", voices, {})
-    with pytest.raises(LookupError, match="unknown voice 'robot'"):
-        resolve_voice("robot", voices, {})
+def test_openai_voice_names_map_through_the_config_and_the_rest_go_to_the_broker() -> None:
+    voice_map = {"Nova": "fr_FR-siwis-medium", "echo": "fr"}
+    assert broker_voice("alloy", voice_map) is None  # OpenAI's name, not mapped: the broker's default voice
+    assert broker_voice("nova", voice_map) == "fr_FR-siwis-medium"
+    assert broker_voice("ECHO", voice_map) == "fr"
+    assert broker_voice("en_US-joe-medium", voice_map) == "en_US-joe-medium"
+    assert broker_voice(" fr-fr ", voice_map) == "fr-fr"  # a language: the broker resolves it
+    assert broker_voice("robot", {}) == "robot"  # the broker answers unknown_voice
+
+
+def test_the_sample_rate_is_known_when_every_voice_the_broker_may_pick_shares_it() -> None:
+    def voice(name: str, language: str, rate: int) -> VoiceDescription:
+        return VoiceDescription(name, language, language.lower().replace("_", "-"), rate, workers=1)
+
+    voices = [voice("en_US-joe-medium", "en_US", 22050), voice("fr_FR-a-low", "fr_FR", 16000)]
+    assert known_rate("fr", voices) == 16000
+    assert known_rate("en_US-joe-medium", voices) == 22050
+    assert known_rate(None, voices) is None  # the default could be either
+    assert known_rate(None, voices[:1]) == 22050
+    assert known_rate("de", voices) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "param"),
+    [
+        (ErrorCode.BUSY, 429, None),
+        (ErrorCode.UNAVAILABLE, 503, None),
+        (ErrorCode.WORKER_LOST, 503, None),
+        (ErrorCode.TIMEOUT, 504, None),
+        (ErrorCode.TOO_LONG, 413, "input"),
+        (ErrorCode.CONTROL_CHARS, 400, "input"),
+        (ErrorCode.UNKNOWN_VOICE, 400, "voice"),
+        (ErrorCode.BAD_PARAM, 400, None),
+        (ErrorCode.SYNTHESIS_FAILED, 502, None),
+        (ErrorCode.INTERNAL, 500, None),
+    ],
+)
+def test_client_errors_become_http_statuses(code: ErrorCode, status: int, param: str | None) -> None:
+    error = ApiError.from_tts_error(tts_error(code, "what went wrong"))
+    assert (error.status, error.code, error.param, error.message) == (status, code.value, param, "what went wrong")
 
 
 def test_api_keys_from_file_and_environment(tmp_path: Path) -> None:
@@ -104,21 +134,3 @@ def test_binding_beyond_loopback_needs_keys() -> None:
 def test_bind_addresses() -> None:
     assert parse_bind("127.0.0.1:8000") == ("127.0.0.1", 8000)
     assert parse_bind("[::1]:9000") == ("::1", 9000)
-    for bad in ("8000", "host:", "host:port", "host:70000"):
-        with pytest.raises(ConfigError, match="HOST:PORT"):
-            parse_bind(bad)
-
-
-def test_http_config_lists_and_tables(tmp_path: Path) -> None:
-    path = tmp_path / "http.toml"
-    path.write_text('[http]\nmodels = ["piper"]\nvoice_map = { alloy = "fr_FR" }\n')
-    settings = load_settings(path)
-    assert settings.http.models == ["piper"] and settings.http.voice_map == {"alloy": "fr_FR"}
-    (tmp_path / "dump.toml").write_text(dump_settings(settings))
-    assert load_settings(tmp_path / "dump.toml") == settings
-    path.write_text("[http]\nvoice_map = { alloy = 3 }\n")
-    with pytest.raises(ConfigError, match=r"http\.voice_map must be a table of strings"):
-        load_settings(path)
-    path.write_text('[http]\nmodels = "piper"\n')
-    with pytest.raises(ConfigError, match=r"http\.models must be a list of strings"):
-        load_settings(path)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from swtts.config import Settings
+from swtts.protocol import WorkerState
 from swtts.service import EmbeddedService
 from tests.conftest import REPO, free_port
 
@@ -84,19 +85,19 @@ def test_status_json_lists_connected_workers(monitored: EmbeddedService) -> None
 
 def test_a_killed_worker_shows_as_dead_and_is_replaced(monitored: EmbeddedService) -> None:
     with monitored.client() as client:
-        victim = client.status()["workers"][0]
-        os.kill(int(victim["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        victim = client.status().workers[0]
+        os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            workers = client.status()["workers"]
-            dead = [w for w in workers if w["state"] == "dead" and w["worker"] == victim["worker"]]
-            live = [w for w in workers if w["state"] != "dead"]
+            workers = client.status().workers
+            dead = [w for w in workers if w.state is WorkerState.DEAD and w.worker == victim.worker]
+            live = [w for w in workers if w.state is not WorkerState.DEAD]
             if dead and len(live) == 2:
                 break
             time.sleep(0.3)
         assert dead, workers
         assert len(live) == 2, "the supervisor should have restarted the killed worker"
-        assert dead[0]["reason"] in ("heartbeat lost", "unreachable")
+        assert dead[0].reason in ("heartbeat lost", "unreachable")
         assert client.synthesize("Still serving after a worker died.").duration_s > 0.5
     dead_gauge = sum(v for k, v in scrape(monitored).items() if k.startswith("swtts_workers{") and 'state="dead"' in k)
     assert dead_gauge >= 1

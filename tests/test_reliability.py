@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,43 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from swtts.client import AsyncClient, AudioChunk, Client, TTSError
+from swtts.client import AsyncClient, AudioChunk, Client, InvalidRequestError, SynthesisOptions, TTSError
 from swtts.config import Settings, load_settings
-from swtts.protocol import MAX_HEADER_BYTES, PROTOCOL_VERSION, Message, MsgType, decode, encode
+from swtts.protocol import (
+    MAX_HEADER_BYTES,
+    PROTOCOL_VERSION,
+    Accepted,
+    Audio,
+    Cancel,
+    Disconnect,
+    Done,
+    Error,
+    ErrorCode,
+    Failed,
+    Heartbeat,
+    Message,
+    MsgType,
+    Ping,
+    PingReply,
+    QueueStatus,
+    Ready,
+    Result,
+    StatusQuery,
+    StatusReply,
+    Submit,
+    SynthesisParams,
+    Task,
+    VoiceDescription,
+    WorkerState,
+    decode,
+)
 from tests.conftest import ARTICLE, REPO, free_port
 from tests.crash_worker import MARKER_ENV
 
 pytestmark = pytest.mark.e2e
 
-FAST: dict[str, Any] = {"length_scale": 0.3, "noise_scale": 0.0, "noise_w": 0.0, "use_cache": False}
-FAST_PARAMS = {"length_scale": 0.3, "noise_scale": 0.0, "noise_w": 0.0}
+FAST_PARAMS = SynthesisParams(length_scale=0.3, noise_scale=0.0, noise_w=0.0)
+FAST = SynthesisOptions(length_scale=0.3, noise_scale=0.0, noise_w=0.0, use_cache=False)
 MAX_TEXT_CHARS = 3000
 START_TIMEOUT_S = 120.0
 
@@ -147,25 +175,25 @@ class Service:
             def ready() -> bool:
                 assert self.process.poll() is None, f"serve exited early:\n{self.log_text()}"
                 try:
-                    return client.ping(timeout_s=1.0)["ready"] >= workers
+                    return client.ping(timeout_s=1.0).ready >= workers
                 except TTSError:
                     return False
 
             wait_for(ready, START_TIMEOUT_S, f"{workers} ready worker(s)")
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusReply:
         with self.client() as client:
             return client.status(timeout_s=10.0)
 
-    def worker_pids(self, state: str | None = None) -> set[int]:
-        return {int(w["worker"].rsplit(":", 1)[1]) for w in self.status()["workers"] if state in (None, w["state"])}
+    def worker_pids(self, state: WorkerState | None = None) -> set[int]:
+        return {int(w.worker.rsplit(":", 1)[1]) for w in self.status().workers if state in (None, w.state)}
 
-    def wait_idle(self) -> dict[str, Any]:
+    def wait_idle(self) -> StatusReply:
         """Wait for an empty queue; returns the status that showed it."""
 
-        def idle() -> dict[str, Any] | None:
+        def idle() -> StatusReply | None:
             status = self.status()
-            return status if status["queue"] == {"requests": 0, "pending_chunks": 0, "in_flight_chunks": 0} else None
+            return status if status.queue == QueueStatus(0, 0, 0) else None
 
         return wait_for(idle, 60.0, "the broker's queue to drain")
 
@@ -224,7 +252,7 @@ class RawPeer:
     """A bare DEALER speaking (or breaking) the wire protocol directly."""
 
     def __init__(self, endpoint: str) -> None:
-        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.connect(endpoint)
 
@@ -238,40 +266,52 @@ class RawPeer:
         """The next message ``accept`` wants, skipping heartbeats, audio and the like."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            if self.socket.poll(left * 1000):
+            if self.socket.poll(int(left * 1000) + 1):
                 message = decode(self.socket.recv_multipart())
                 if accept(message):
                     return message
         raise AssertionError("no answer from the broker")
 
-    def error_after(self, frames: list[bytes]) -> Message:
+    def error_after(self, frames: list[bytes]) -> Error:
         self.send(frames)
-        return self.next(lambda m: m.type is MsgType.ERROR and m.get("code") != "unknown_peer")
+        error = self.next(lambda m: isinstance(m, Error) and m.code is not ErrorCode.UNKNOWN_PEER)
+        assert isinstance(error, Error)
+        return error
 
-    def ping(self, timeout: float = 30.0) -> dict[str, Any]:
-        echo = uuid.uuid4().hex
-        self.send(encode(MsgType.PING, {"echo": echo}))
-        return self.next(lambda m: m.type is MsgType.REPLY and m.get("echo") == echo, timeout).fields
+    def ping(self, timeout: float = 30.0) -> PingReply:
+        ping = Ping(uuid.uuid4().hex)
+        self.send(ping.encode())
+        reply = self.next(lambda m: isinstance(m, PingReply) and m.echo == ping.echo, timeout)
+        assert isinstance(reply, PingReply)
+        return reply
 
-    def outcome(self, request_id: str, timeout: float = 60.0) -> Message:
+    def outcome(self, request_id: str, timeout: float = 60.0) -> Done | Error:
         """The final word (done or error) on one request."""
-        return self.next(lambda m: m.get("id") == request_id and m.type in (MsgType.DONE, MsgType.ERROR), timeout)
+        final = self.next(lambda m: isinstance(m, (Done, Error)) and m.request_id == request_id, timeout)
+        assert isinstance(final, (Done, Error))
+        return final
 
 
-def submit(text: bytes | None, request_id: str | None = None, **fields: Any) -> list[bytes]:
-    header = {
-        "id": request_id or uuid.uuid4().hex,
-        "part": 0,
-        "more": False,
-        "params": FAST_PARAMS,
-        "cache": False,
-        **fields,
-    }
-    return encode(MsgType.SUBMIT, header, text)
+def submit(text: bytes | None, rid: str | None = None, **fields: Any) -> list[bytes]:
+    """SUBMIT frames as a raw peer sends them; ``fields`` replace header fields, valid or not."""
+    header = json.loads(Submit(rid or uuid.uuid4().hex, "-", params=FAST_PARAMS, use_cache=False).encode()[0])
+    header.update(fields)
+    return [json.dumps(header).encode()] + ([text] if text is not None else [])
+
+
+def with_fields(message: Message, **fields: Any) -> list[bytes]:
+    """``message``'s frames with header fields replaced (to break them)."""
+    frames = message.encode()
+    return [json.dumps({**json.loads(frames[0]), **fields}).encode(), *frames[1:]]
 
 
 def raw_header(header: bytes, payload: bytes | None = b"Hello.") -> list[bytes]:
     return [header] + ([payload] if payload is not None else [])
+
+
+def header(fields: str) -> bytes:
+    """A header of this protocol version with ``fields`` written as raw JSON (NaN, 1e999 and all)."""
+    return f'{{"v":{PROTOCOL_VERSION}{"," if fields else ""}{fields}}}'.encode()
 
 
 # ----- a shared service for the cheap tests ---------------------------------------------------
@@ -294,7 +334,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def speaks(service: Service) -> None:
     """The service still answers a normal request completely."""
     with service.client() as client:
-        result = client.synthesize("Still here. Still speaking.", **FAST)
+        result = client.synthesize("Still here. Still speaking.", FAST)
     assert_complete(result.chunks, "Still here. Still speaking.")
 
 
@@ -309,24 +349,24 @@ def test_worker_killed_mid_document_loses_nothing_and_is_restarted(processes: Pr
 
     def kill_a_busy_worker(chunk: AudioChunk) -> None:
         if chunk.index == 2:
-            victim = min(service.worker_pids("busy"))
+            victim = min(service.worker_pids(WorkerState.BUSY))
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
 
     with service.client() as client:
-        result = client.synthesize(ARTICLE, on_chunk=kill_a_busy_worker, max_chunk_chars=200, **FAST)
+        result = client.synthesize(ARTICLE, replace(FAST, max_chunk_chars=200), on_chunk=kill_a_busy_worker)
     assert_complete(result.chunks, ARTICLE)
     assert killed and killed[0] in original
 
-    def restarted() -> dict[str, Any] | None:
+    def restarted() -> StatusReply | None:
         status = service.status()
-        ready = {int(w["worker"].rsplit(":", 1)[1]) for w in status["workers"] if w["state"] == "ready"}
+        ready = {int(w.worker.rsplit(":", 1)[1]) for w in status.workers if w.state is WorkerState.READY}
         return status if len(ready) == 2 and ready - original else None
 
     status = wait_for(restarted, START_TIMEOUT_S, "the supervisor to restart the killed worker")
-    dead = [w for w in status["workers"] if w["state"] == "dead" and w["worker"].endswith(f":{killed[0]}")]
-    assert len(dead) == 1, status["workers"]
-    assert dead[0]["in_flight"] >= 1, "the killed worker held a chunk, which had to be re-queued"
+    dead = [w for w in status.workers if w.state is WorkerState.DEAD and w.worker.endswith(f":{killed[0]}")]
+    assert len(dead) == 1, status.workers
+    assert dead[0].in_flight >= 1, "the killed worker held a chunk, which had to be re-queued"
 
 
 def test_poison_chunk_fails_its_request_after_max_attempts(processes: Processes, tmp_path: Path) -> None:
@@ -338,11 +378,11 @@ def test_poison_chunk_fails_its_request_after_max_attempts(processes: Processes,
     ]
     service.wait_ready(3)
     with service.client() as client, pytest.raises(TTSError) as failure:
-        client.synthesize(f"{marker} in this sentence kills every worker that speaks it.", **FAST)
+        client.synthesize(f"{marker} in this sentence kills every worker that speaks it.", FAST)
     assert failure.value.code == "worker_lost"
     assert "tried 3 times" in failure.value.message
     assert [process.wait(timeout=30) for process in crashers] == [-signal.SIGKILL] * 3
-    assert len([w for w in service.status()["workers"] if w["state"] == "dead"]) == 3
+    assert len([w for w in service.status().workers if w.state is WorkerState.DEAD]) == 3
     start_worker(processes, service.endpoint, config)
     service.wait_ready(1)
     speaks(service)
@@ -368,7 +408,7 @@ def test_client_and_workers_survive_a_broker_restart(processes: Processes, tmp_p
     def speak() -> None:
         try:
             with first.client(client_timeout_s=1.5, client_retries=20) as client:
-                outcome["result"] = client.synthesize(document, on_chunk=on_chunk, max_chunk_chars=100, **FAST)
+                outcome["result"] = client.synthesize(document, replace(FAST, max_chunk_chars=100), on_chunk=on_chunk)
         except Exception as exc:  # reported by the main thread
             outcome["error"] = exc
 
@@ -386,7 +426,7 @@ def test_client_and_workers_survive_a_broker_restart(processes: Processes, tmp_p
     assert worker.poll() is None, "the worker lived through the restart"
     assert second.worker_pids() == {worker.pid}, "the worker re-registered with the new broker"
     with second.client() as client:
-        late = client.synthesize("Served after the restart.", **FAST)
+        late = client.synthesize("Served after the restart.", FAST)
     assert late.chunks[0].worker.endswith(f":{worker.pid}")
 
 
@@ -400,13 +440,13 @@ def test_client_gives_up_clearly_when_the_broker_never_returns(processes: Proces
     def speak() -> None:
         try:
             with service.client(client_timeout_s=2.0, client_retries=2) as client:
-                client.synthesize("Nobody will ever say this.", **FAST)
+                client.synthesize("Nobody will ever say this.", FAST)
         except TTSError as exc:
             outcome["error"] = exc
 
     speaker = threading.Thread(target=speak)
     speaker.start()
-    wait_for(lambda: service.status()["queue"]["requests"] == 1, 30.0, "the request to be queued")
+    wait_for(lambda: service.status().queue.requests == 1, 30.0, "the request to be queued")
     time.sleep(3.0)
     assert speaker.is_alive() and not outcome, "broker heartbeats keep a waiting client from giving up"
     service.process.kill()
@@ -433,7 +473,7 @@ def test_unreachable_broker_is_a_clear_error() -> None:
 
 def test_tiny_deadline_times_out_and_the_service_goes_on(shared: Service) -> None:
     with shared.client() as client, pytest.raises(TTSError) as failure:
-        client.synthesize(ARTICLE[:2000], deadline_s=0.001, **FAST)
+        client.synthesize(ARTICLE[:2000], replace(FAST, deadline_s=0.001))
     assert failure.value.code == "timeout"
     assert "deadline" in failure.value.message
     speaks(shared)
@@ -448,13 +488,13 @@ def test_flood_beyond_the_queue_bound_is_busy_not_lost(processes: Processes, tmp
     peer = RawPeer(service.endpoint)
     ids = [uuid.uuid4().hex for _ in range(12)]
     audio: dict[str, list[int]] = {request_id: [] for request_id in ids}
-    outcomes: dict[str, Message] = {}
+    outcomes: dict[str, Done | Error] = {}
 
     def record(message: Message) -> bool:
-        if message.type is MsgType.AUDIO:
-            audio[message.get("id")].append(message.get("index"))
-        elif message.type in (MsgType.DONE, MsgType.ERROR):
-            outcomes[message.get("id")] = message
+        if isinstance(message, Audio):
+            audio[message.request_id].append(message.index)
+        elif isinstance(message, (Done, Error)) and message.request_id is not None:
+            outcomes[message.request_id] = message
         return len(outcomes) == len(ids)
 
     try:
@@ -463,21 +503,22 @@ def test_flood_beyond_the_queue_bound_is_busy_not_lost(processes: Processes, tmp
         peer.next(record, timeout=START_TIMEOUT_S)
     finally:
         peer.close()
-    busy = [i for i, m in outcomes.items() if m.type is MsgType.ERROR]
-    done = [i for i, m in outcomes.items() if m.type is MsgType.DONE]
-    assert busy and done
-    assert {outcomes[i].get("code") for i in busy} == {"busy"}
-    assert all("Retry later" in outcomes[i].get("error") for i in busy)
-    assert all(audio[i] == [] for i in busy)
-    assert all(audio[i] == list(range(outcomes[i].get("chunks"))) and len(audio[i]) > 1 for i in done)
+    refused = {i: m for i, m in outcomes.items() if isinstance(m, Error)}
+    done = {i: m for i, m in outcomes.items() if isinstance(m, Done)}
+    assert refused and done
+    assert {m.code for m in refused.values()} == {ErrorCode.BUSY}
+    assert all("Retry later" in m.message for m in refused.values())
+    assert all(audio[i] == [] for i in refused)
+    assert all(audio[i] == list(range(m.chunks)) and len(audio[i]) > 1 for i, m in done.items())
     status = service.wait_idle()
-    assert status["workers"][0]["state"] == "ready"
+    assert status.workers[0].state is WorkerState.READY
     speaks(service)
 
 
 # ----- bad input ------------------------------------------------------------------------------
 
 
+FAKE_READY = Ready(VoiceDescription("v", "xx_XX", "xx", 22050), "h", "cpu", "fake-host", 1)
 BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
     "empty text": (submit(b""), "empty_text"),
     "whitespace only": (submit(b" \n\t  \n"), "empty_text"),
@@ -494,8 +535,11 @@ BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
     "negative length_scale": (submit(b"Hello.", params={"length_scale": -1.0}), "bad_param"),
     "negative noise_scale": (submit(b"Hello.", params={"noise_scale": -0.5}), "bad_param"),
     "zero length_scale": (submit(b"Hello.", params={"length_scale": 0}), "bad_param"),
-    "infinite scale": (raw_header(b'{"v":1,"t":"submit","id":"inf","params":{"length_scale":1e999}}'), "bad_param"),
-    "NaN scale": (raw_header(b'{"v":1,"t":"submit","id":"nan","params":{"length_scale":NaN}}'), "malformed"),
+    "infinite scale": (
+        raw_header(header('"t":"submit","request_id":"inf","params":{"length_scale":1e999}')),
+        "bad_param",
+    ),
+    "NaN scale": (raw_header(header('"t":"submit","request_id":"nan","params":{"length_scale":NaN}')), "malformed"),
     "scale as text": (submit(b"Hello.", params={"noise_w": "loud"}), "bad_param"),
     "unknown parameter": (submit(b"Hello.", params={"pitch": 2}), "bad_param"),
     "params not an object": (submit(b"Hello.", params=[1, 2]), "bad_param"),
@@ -503,7 +547,9 @@ BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
     "negative speaker": (submit(b"Hello.", params={"speaker": -1}), "bad_param"),
     "negative deadline": (submit(b"Hello.", deadline_s=-1), "bad_param"),
     "tiny chunks": (submit(b"Hello.", max_chunk_chars=5), "bad_param"),
-    "no request id": (submit(b"Hello.", id=""), "malformed"),
+    "no request id": (submit(b"Hello.", request_id=""), "malformed"),
+    "more not a boolean": (submit(b"Hello.", more="yes"), "malformed"),
+    "cache not a boolean": (submit(b"Hello.", use_cache=1), "bad_param"),
     "negative part": (submit(b"Hello.", part=-1), "malformed"),
     "part of nothing": (submit(b"Hello.", part=3), "unknown_request"),
     "not JSON": (raw_header(b"hello broker"), "malformed"),
@@ -511,7 +557,7 @@ BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
     "header is a list": (raw_header(b'[1,"submit"]'), "malformed"),
     "header not UTF-8": (raw_header(b'{"v":1,"t":"\xff"}'), "malformed"),
     "empty frame": ([b""], "malformed"),
-    "three frames": (submit(b"Hello.") + [b"extra"], "malformed"),
+    "three frames": ([*submit(b"Hello."), b"extra"], "malformed"),
     "oversized header": ([b'{"v":1,"t":"ping","pad":"' + b"x" * MAX_HEADER_BYTES + b'"}'], "malformed"),
     "deep nesting": ([b'{"v":1,"t":"ping","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}"], "malformed"),
     "wrong version": (
@@ -519,16 +565,14 @@ BAD_INPUTS: dict[str, tuple[list[bytes], str]] = {
         "version",
     ),
     "no version": (raw_header(b'{"t":"ping"}', None), "version"),
-    "unknown type": (raw_header(b'{"v":1,"t":"frobnicate"}', None), "unknown_type"),
-    "no type": (raw_header(b'{"v":1}', None), "unknown_type"),
-    "broker-only type": (encode(MsgType.AUDIO, {"id": "x", "index": 0}, b"\x00\x00"), "unknown_type"),
-    "ready without voice": (encode(MsgType.READY, {"capacity": 1}), "malformed"),
-    "ready with bad capacity": (
-        encode(MsgType.READY, {"name": "v", "voice_hash": "h", "capacity": 10**6}),
-        "malformed",
-    ),
+    "unknown type": (raw_header(header('"t":"frobnicate"'), None), "unknown_type"),
+    "no type": (raw_header(header(""), None), "unknown_type"),
+    "payload on a ping": (raw_header(header('"t":"ping"'), b"extra"), "malformed"),
+    "broker-only type": (Audio("x", 0, b"\x00\x00", 22050, text="Hi.").encode(), "unknown_type"),
+    "ready without voice": (raw_header(header('"t":"ready","capacity":1'), None), "malformed"),
+    "ready with bad capacity": (with_fields(FAKE_READY, capacity=10**6), "malformed"),
     "ready with bad sample rate": (
-        encode(MsgType.READY, {"name": "v", "voice_hash": "h", "sample_rate": "fast", "num_speakers": 1}),
+        with_fields(FAKE_READY, voice={**FAKE_READY.voice.to_wire(), "sample_rate": "fast"}),
         "malformed",
     ),
 }
@@ -540,9 +584,9 @@ def test_bad_input_gets_a_clear_error_code(shared: Service, case: str) -> None:
     peer = RawPeer(shared.endpoint)
     try:
         error = peer.error_after(frames)
-        assert error.get("code") == code, error.fields
-        assert error.get("error"), "every error says what is wrong"
-        assert peer.ping()["workers"] == 1, "the broker keeps serving (and enrolled no bogus worker)"
+        assert error.code == code, error
+        assert error.message and "\n" not in error.message, "every error says in one line what is wrong"
+        assert peer.ping().workers == 1, "the broker keeps serving (and enrolled no bogus worker)"
     finally:
         peer.close()
 
@@ -552,10 +596,11 @@ def test_duplicate_request_id_is_refused(shared: Service) -> None:
     try:
         request_id = uuid.uuid4().hex
         peer.send(submit(b"An open stream.", request_id, more=True))
-        peer.next(lambda m: m.type is MsgType.ACCEPTED)
-        assert peer.error_after(submit(b"Again.", request_id)).get("code") == "duplicate_request"
-        peer.send(encode(MsgType.CANCEL, {"id": request_id}))
-        assert peer.outcome(request_id).get("code") == "cancelled"
+        peer.next(lambda m: isinstance(m, Accepted))
+        assert peer.error_after(submit(b"Again.", request_id)).code == "duplicate_request"
+        peer.send(Cancel(request_id).encode())
+        cancelled = peer.outcome(request_id)
+        assert isinstance(cancelled, Error) and cancelled.code == "cancelled"
     finally:
         peer.close()
 
@@ -566,22 +611,23 @@ def test_only_the_chunks_worker_may_answer_for_it(shared: Service) -> None:
     request_id, blocking_id = uuid.uuid4().hex, uuid.uuid4().hex
     try:
         owner.send(submit(b"A stream that stays open.", request_id, more=True))
-        owner.next(lambda m: m.type is MsgType.AUDIO and m.get("index") == 0)
+        owner.next(lambda m: isinstance(m, Audio) and m.index == 0)
         blocker.send(submit(ARTICLE[:600].encode(), blocking_id, params={}))  # keeps the one worker busy
-        blocker.next(lambda m: m.type is MsgType.ACCEPTED)
+        blocker.next(lambda m: isinstance(m, Accepted))
         owner.send(submit(b"And its last part.", request_id, part=1, more=False))
-        owner.next(lambda m: m.type is MsgType.ACCEPTED and m.get("part") == 1)
+        owner.next(lambda m: isinstance(m, Accepted) and m.part == 1)
         for forged in (
-            encode(MsgType.RESULT, {"chunk": f"{request_id}:1", "sample_rate": 22050}, b"\x00\x00" * 99),
-            encode(MsgType.FAILED, {"chunk": f"{request_id}:1", "error": "forged"}),
-            encode(MsgType.FAILED, {"chunk": f"{request_id}:0", "error": "forged"}),
+            Result(request_id, 1, b"\x00\x00" * 99, 22050),
+            Failed(request_id, 1, "forged"),
+            Failed(request_id, 0, "forged"),
         ):
-            intruder.send(forged)
-            assert intruder.next(lambda m: m.type is MsgType.ERROR).get("code") == "unknown_peer"
-        blocker.send(encode(MsgType.CANCEL, {"id": blocking_id}))
-        audio = owner.next(lambda m: m.type is MsgType.AUDIO and m.get("index") == 1)
-        assert audio.get("text") == "And its last part." and audio.get("worker") != "?"
-        assert owner.outcome(request_id).type is MsgType.DONE
+            intruder.send(forged.encode())
+            refusal = intruder.next(lambda m: isinstance(m, Error))
+            assert isinstance(refusal, Error) and refusal.code == "unknown_peer"
+        blocker.send(Cancel(blocking_id).encode())
+        audio = owner.next(lambda m: isinstance(m, Audio) and m.index == 1)
+        assert isinstance(audio, Audio) and audio.text == "And its last part." and audio.worker != "?"
+        assert isinstance(owner.outcome(request_id), Done)
     finally:
         for peer in (owner, blocker, intruder):
             peer.close()
@@ -594,28 +640,24 @@ def test_a_worker_that_cannot_speak_a_chunk_fails_its_request_clearly(shared: Se
     voice = f"fake-{uuid.uuid4().hex[:6]}"
     request_id = uuid.uuid4().hex
     try:
-        worker.send(
-            encode(
-                MsgType.READY,
-                {"name": voice, "voice_hash": voice, "sample_rate": 22050, "num_speakers": 1, "capacity": 1},
-            )
-        )
-        assert voice in worker.ping()["voices"]  # the broker has the READY before the request comes
+        worker.send(Ready(VoiceDescription(voice, "xx_XX", "xx", 22050), voice, "cpu", "fake-host", 1).encode())
+        assert voice in worker.ping().voices  # the broker has the READY before the request comes
         producer.send(submit(b"A chunk for the fake worker.", request_id, voice=voice))
-        task = worker.next(lambda m: m.type is MsgType.TASK)
-        header = {"chunk": task.get("chunk"), "sample_rate": 22050}
+        task = worker.next(lambda m: isinstance(m, Task))
+        assert isinstance(task, Task)
+        result = Result(task.request_id, task.index, b"\x00\x00", 22050)
         worker.send(
             {
-                "failed": encode(MsgType.FAILED, {"chunk": task.get("chunk"), "error": "voice exploded"}),
-                "odd-length pcm": encode(MsgType.RESULT, header, b"\x00" * 7),
-                "bad header": encode(MsgType.RESULT, {**header, "sentence_samples": ["many"]}, b"\x00\x00"),
+                "failed": Failed(task.request_id, task.index, "voice exploded").encode(),
+                "odd-length pcm": [result.encode()[0], b"\x00" * 7],
+                "bad header": with_fields(result, sentence_samples=["many"]),
             }[answer]
         )
         error = producer.outcome(request_id)
-        assert error.type is MsgType.ERROR and error.get("code") == "synthesis_failed", error.fields
-        assert ("voice exploded" if answer == "failed" else "malformed result") in error.get("error")
-        worker.send(encode(MsgType.DISCONNECT))
-        assert voice not in worker.ping()["voices"]
+        assert isinstance(error, Error) and error.code == "synthesis_failed", error
+        assert ("voice exploded" if answer == "failed" else "malformed result") in error.message
+        worker.send(Disconnect().encode())
+        assert voice not in worker.ping().voices
     finally:
         worker.close()
         producer.close()
@@ -632,12 +674,17 @@ def test_client_rejects_bad_input_before_sending(shared: Service) -> None:
             with pytest.raises(TTSError) as failure:
                 client.synthesize(text)
             assert failure.value.code == code
-        for options in [{"length_scale": -1.0}, {"noise_scale": math.nan}, {"volume": math.inf}, {"speaker": -2}]:
-            with pytest.raises(TTSError) as failure:
-                client.synthesize("Hello.", **options)
-            assert failure.value.code == "bad_param"
+        for options in [
+            SynthesisOptions(length_scale=-1.0),
+            SynthesisOptions(noise_scale=math.nan),
+            SynthesisOptions(volume=math.inf),
+            SynthesisOptions(speaker=-2),
+        ]:
+            with pytest.raises(InvalidRequestError) as invalid:
+                client.synthesize("Hello.", options)
+            assert invalid.value.code == "bad_param"
         with pytest.raises(TTSError) as failure:
-            client.synthesize("Hello.", voice="xx_XX-nobody-low")
+            client.synthesize("Hello.", SynthesisOptions(voice="xx_XX-nobody-low"))
         assert failure.value.code == "unknown_voice"
 
 
@@ -658,22 +705,28 @@ _json = st.recursive(
     max_leaves=6,
 )
 _FIELDS = [
-    "id",
+    "request_id",
+    "index",
     "part",
     "more",
     "params",
     "voice",
-    "cache",
+    "use_cache",
     "deadline_s",
     "max_chunk_chars",
     "first_chunk_chars",
-    "chunk",
     "capacity",
-    "name",
     "voice_hash",
+    "device",
+    "host",
+    "pid",
+    "solo",
     "sample_rate",
-    "num_speakers",
+    "sample_width",
+    "channels",
     "echo",
+    "code",
+    "message",
     "error",
     "sentence_samples",
     "synth_ms",
@@ -695,18 +748,20 @@ _payloads = st.lists(st.binary(max_size=120) | st.text(max_size=120).map(str.enc
 _structured = st.builds(lambda header, payload: [json.dumps(header).encode(), *payload], _headers, _payloads)
 _raw = st.lists(st.binary(max_size=200), min_size=1, max_size=4)
 _VALID_HEADERS: list[dict[str, Any]] = [
-    {"t": "submit", "id": "fz", "part": 0, "more": False, "params": FAST_PARAMS, "cache": False},
-    {"t": "submit", "id": "fz", "part": 0, "more": True, "params": FAST_PARAMS, "deadline_s": 30},
-    {"t": "submit", "id": "fz", "part": 1, "more": False},
-    {"t": "cancel", "id": "fz"},
-    {"t": "ready", "name": "fz-voice", "voice_hash": "fz", "sample_rate": 22050, "num_speakers": 1, "capacity": 1},
-    {"t": "result", "chunk": "fz:0", "sample_rate": 22050, "sentence_samples": [1], "synth_ms": 1.0},
-    {"t": "failed", "chunk": "fz:0", "error": "fz"},
-    {"t": "heartbeat"},
-    {"t": "disconnect"},
-    {"t": "ping"},
-    {"t": "status"},
-    {"t": "cache_stats"},
+    json.loads(message.encode()[0])
+    for message in (
+        Submit("fz", "Hi.", params=FAST_PARAMS, use_cache=False),
+        Submit("fz", "Hi.", more=True, params=FAST_PARAMS, deadline_s=30),
+        Submit("fz", None, part=1),
+        Cancel("fz"),
+        Ready(VoiceDescription("fz-voice", "en_US", "en-us", 22050), "fz", "cpu", "fz-host", 1),
+        Result("fz", 0, b"\x00\x00", 22050, sentence_samples=(1,), synth_ms=1.0),
+        Failed("fz", 0, "fz"),
+        Heartbeat(),
+        Disconnect(),
+        Ping("fz"),
+        StatusQuery("fz"),
+    )
 ]
 
 
@@ -737,7 +792,7 @@ def fuzz_peer(shared: Service) -> Iterator[RawPeer]:
 @given(frames=st.one_of(_near_valid, _structured, _raw))
 def test_fuzzed_frames_never_break_the_broker(fuzz_peer: RawPeer, frames: list[bytes]) -> None:
     fuzz_peer.send(frames)
-    assert fuzz_peer.ping()["workers"] >= 1
+    assert fuzz_peer.ping().workers >= 1
 
 
 def test_after_fuzzing_the_service_still_speaks(shared: Service, fuzz_peer: RawPeer) -> None:
@@ -779,18 +834,18 @@ def test_curve_lets_in_only_allowed_keys(processes: Processes, tmp_path: Path) -
     allowed = as_client(keys / "client.key_secret")
     with Client(service.endpoint, allowed) as client:
         wait_for(lambda: _ping_ready(client), START_TIMEOUT_S, "the CURVE broker and its worker")
-        assert client.synthesize("Only friends may speak.", **FAST).duration_s > 0
+        assert client.synthesize("Only friends may speak.", FAST).duration_s > 0
     for stranger in (as_client(strangers / "intruder.key_secret"), as_client(None)):
         with Client(service.endpoint, stranger) as client:
             with pytest.raises(TTSError) as refused:
-                client.synthesize("Let me in.", **FAST)
+                client.synthesize("Let me in.", FAST)
             assert refused.value.code == "unavailable"
             with pytest.raises(TTSError):  # answers (no), rather than hanging on the refused socket
                 client.ping(timeout_s=0.5)
             with pytest.raises(TTSError):
-                list(client.stream(iter(["Let me ", "in. ", "Please, ", "let me in."]), **FAST))
+                list(client.stream(iter(["Let me ", "in. ", "Please, ", "let me in."]), FAST))
         with pytest.raises(TTSError) as refused:
-            asyncio.run(AsyncClient(service.endpoint, stranger).synthesize("Let me in.", **FAST))
+            asyncio.run(AsyncClient(service.endpoint, stranger).synthesize("Let me in.", FAST))
         assert refused.value.code == "unavailable"
 
     rogue = write_config(
@@ -803,15 +858,15 @@ def test_curve_lets_in_only_allowed_keys(processes: Processes, tmp_path: Path) -
         lambda: service.log_text(tail=10**9).count("DENIED") > denials, START_TIMEOUT_S, "the rogue worker's refusal"
     )
     with Client(service.endpoint, allowed) as client:
-        assert client.ping()["workers"] == 1, "a worker with an unknown key never joins"
-        assert client.synthesize("Still only friends.", **FAST).duration_s > 0
+        assert client.ping().workers == 1, "a worker with an unknown key never joins"
+        assert client.synthesize("Still only friends.", FAST).duration_s > 0
     intruder.send_signal(signal.SIGTERM)
     assert intruder.wait(timeout=30) == 0, "a refused worker still stops cleanly"
 
 
 def _ping_ready(client: Client) -> bool:
     try:
-        return client.ping(timeout_s=1.0)["ready"] >= 1
+        return client.ping(timeout_s=1.0).ready >= 1
     except TTSError:
         return False
 
@@ -841,7 +896,7 @@ def test_sigterm_fails_in_flight_requests_clearly_and_leaves_no_worker(processes
     def speak() -> None:
         try:
             with service.client() as client:
-                client.synthesize(ARTICLE, on_chunk=lambda chunk: started.set(), use_cache=False)
+                client.synthesize(ARTICLE, SynthesisOptions(use_cache=False), on_chunk=lambda chunk: started.set())
         except TTSError as exc:
             outcome["error"] = exc
 

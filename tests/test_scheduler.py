@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from swtts.broker.cache import AudioCache
+from swtts.broker.cache import AudioCache, CachedAudio
 from swtts.broker.scheduler import Scheduler
 from swtts.config import Settings, load_settings
-from swtts.protocol import ErrorCode, Message, MsgType, decode, encode
+from swtts.protocol import (
+    Audio,
+    Cancel,
+    Disconnect,
+    Done,
+    Error,
+    ErrorCode,
+    Failed,
+    Message,
+    ProtocolError,
+    Ready,
+    Result,
+    Submit,
+    SynthesisParams,
+    Task,
+    VoiceDescription,
+    VoicesQuery,
+    VoicesReply,
+    decode,
+)
 
 CLIENT = b"client-1"
 OTHER = b"client-2"
+M = TypeVar("M", bound=Message)
 
 
 class Clock:
@@ -25,29 +46,15 @@ class Clock:
         return self.now
 
 
-def msg(msg_type: MsgType, fields: dict[str, Any] | None = None, payload: bytes | None = None) -> Message:
-    return decode(encode(msg_type, fields, payload))
+def ready(
+    name: str = "voice-a", capacity: int = 1, host: str = "h", solo: bool = False, language: str = "en_US"
+) -> Ready:
+    voice = VoiceDescription(name, language, language.lower().replace("_", "-"), 100)
+    return Ready(voice, f"hash-{name}", "cpu", host, 1, capacity, solo=solo)
 
 
-def ready(name: str = "voice-a", capacity: int = 1, host: str = "h", solo: bool = False) -> Message:
-    return msg(
-        MsgType.READY,
-        {
-            "name": name,
-            "voice_hash": f"hash-{name}",
-            "sample_rate": 100,
-            "num_speakers": 1,
-            "device": "cpu",
-            "pid": 1,
-            "host": host,
-            "capacity": capacity,
-            "solo": solo,
-        },
-    )
-
-
-def submit(request_id: str, text: str, part: int = 0, more: bool = False, **fields: Any) -> Message:
-    return msg(MsgType.SUBMIT, {"id": request_id, "part": part, "more": more, **fields}, text.encode())
+def submit(request_id: str, text: str | None, part: int = 0, more: bool = False, **fields: Any) -> Submit:
+    return Submit(request_id, text, part, more, **fields)
 
 
 class Harness:
@@ -56,35 +63,34 @@ class Harness:
         self.settings = settings or load_settings().override(chunker__max_chunk_chars=40, chunker__first_chunk_chars=40)
         self.scheduler = Scheduler(self.settings, cache, clock=self.clock)
         self.sent: list[tuple[bytes, Message]] = []
+        self.finished: set[str] = set()
 
     def handle(self, peer: bytes, message: Message) -> None:
-        self.scheduler.handle(peer, message)
+        """As the broker does: decode the frames, hand the message over, answer a refusal."""
+        try:
+            self.scheduler.handle(peer, decode(message.encode()))
+        except ProtocolError as error:
+            self.scheduler.reject(peer, error)
         self.collect()
 
     def collect(self) -> None:
         self.sent.extend((peer, decode(frames)) for peer, frames in self.scheduler.take_outbox())
 
-    def to(self, peer: bytes, msg_type: MsgType) -> list[Message]:
-        return [m for p, m in self.sent if p == peer and m.type is msg_type]
+    def to(self, peer: bytes, kind: type[M]) -> list[M]:
+        return [m for p, m in self.sent if p == peer and isinstance(m, kind)]
 
-    def tasks(self, worker: bytes) -> list[Message]:
-        return self.to(worker, MsgType.TASK)
+    def tasks(self, worker: bytes) -> list[Task]:
+        return self.to(worker, Task)
 
-    def finish(self, worker: bytes, task: Message, samples: int = 10) -> None:
-        self.handle(
-            worker,
-            msg(
-                MsgType.RESULT,
-                {
-                    "chunk": task.get("chunk"),
-                    "sample_rate": 100,
-                    "sentence_samples": [samples],
-                    "phonemes": "p",
-                    "synth_ms": 1.0,
-                },
-                struct.pack(f"<{samples}h", *range(samples)),
-            ),
-        )
+    def finish(self, worker: bytes, task: Task, samples: int = 10, solo: bool = False) -> None:
+        pcm = struct.pack(f"<{samples}h", *range(samples))
+        result = Result(task.request_id, task.index, pcm, 100, sentence_samples=(samples,), phonemes="p", synth_ms=1.0)
+        self.handle(worker, replace(result, solo=solo))
+        self.finished.add(chunk(task))
+
+
+def chunk(task: Task) -> str:
+    return f"{task.request_id}:{task.index}"
 
 
 SENTENCES = " ".join(f"Sentence number {i} is here." for i in range(6))
@@ -97,15 +103,14 @@ def test_results_come_back_in_document_order_even_when_finished_out_of_order() -
     h.handle(CLIENT, submit("r", SENTENCES))
     first, second = h.tasks(b"w1")[0], h.tasks(b"w2")[0]
     h.finish(b"w2", second)
-    assert h.to(CLIENT, MsgType.AUDIO) == []
+    assert h.to(CLIENT, Audio) == []
     h.finish(b"w1", first)
-    while not h.to(CLIENT, MsgType.DONE):
+    while not h.to(CLIENT, Done):
         for worker in (b"w1", b"w2"):
-            done = {m.get("chunk") for p, m in h.sent if p == CLIENT and m.type is MsgType.AUDIO}
-            pending = [t for t in h.tasks(worker) if t.get("chunk") not in done]
+            pending = [t for t in h.tasks(worker) if chunk(t) not in h.finished]
             if pending:
                 h.finish(worker, pending[-1])
-    indices = [m.get("index") for m in h.to(CLIENT, MsgType.AUDIO)]
+    indices = [m.index for m in h.to(CLIENT, Audio)]
     assert indices == list(range(len(indices))) and len(indices) == 6
 
 
@@ -122,25 +127,25 @@ def test_short_request_overtakes_a_long_queue() -> None:
     h.handle(CLIENT, submit("long", SENTENCES * 5))
     h.handle(OTHER, submit("short", "Quick reply."))
     h.finish(b"w1", h.tasks(b"w1")[0])
-    assert h.tasks(b"w1")[1].get("chunk") == "short:0"
+    assert chunk(h.tasks(b"w1")[1]) == "short:0"
 
 
 def test_dead_worker_chunks_are_requeued_and_bounded() -> None:
     h = Harness(load_settings().override(service__max_attempts=2, chunker__max_chunk_chars=40))
     h.handle(b"w1", ready())
     h.handle(CLIENT, submit("r", "Only one sentence."))
-    assert h.tasks(b"w1")[0].get("chunk") == "r:0"
+    assert chunk(h.tasks(b"w1")[0]) == "r:0"
     h.clock.now += 10
     h.scheduler.tick()
     h.collect()
     assert h.scheduler.workers == {}
     h.handle(b"w2", ready())
-    assert h.tasks(b"w2")[0].get("chunk") == "r:0"
+    assert chunk(h.tasks(b"w2")[0]) == "r:0"
     h.clock.now += 10
     h.scheduler.tick()
     h.collect()
-    errors = h.to(CLIENT, MsgType.ERROR)
-    assert errors and errors[0].get("code") == ErrorCode.WORKER_LOST.value
+    errors = h.to(CLIENT, Error)
+    assert errors and errors[0].code == ErrorCode.WORKER_LOST.value
 
 
 def test_requeued_chunk_completes_exactly_once() -> None:
@@ -151,19 +156,19 @@ def test_requeued_chunk_completes_exactly_once() -> None:
     h.scheduler.tick()
     h.handle(b"w2", ready())
     h.finish(b"w2", h.tasks(b"w2")[0])
-    assert len(h.to(CLIENT, MsgType.AUDIO)) == 1
-    assert len(h.to(CLIENT, MsgType.DONE)) == 1
+    assert len(h.to(CLIENT, Audio)) == 1
+    assert len(h.to(CLIENT, Done)) == 1
 
 
 def test_cancel_drops_queue_and_frees_for_others() -> None:
     h = Harness()
     h.handle(b"w1", ready())
     h.handle(CLIENT, submit("long", SENTENCES * 5))
-    h.handle(CLIENT, msg(MsgType.CANCEL, {"id": "long"}))
-    assert h.to(CLIENT, MsgType.ERROR)[0].get("code") == "cancelled"
+    h.handle(CLIENT, Cancel("long"))
+    assert h.to(CLIENT, Error)[0].code == "cancelled"
     h.handle(OTHER, submit("next", "Next please."))
     h.finish(b"w1", h.tasks(b"w1")[0])
-    assert h.tasks(b"w1")[-1].get("chunk") == "next:0"
+    assert chunk(h.tasks(b"w1")[-1]) == "next:0"
     assert "long" not in h.scheduler.requests
 
 
@@ -173,22 +178,23 @@ def test_deadline_fails_request_with_timeout() -> None:
     h.clock.now += 6
     h.scheduler.tick()
     h.collect()
-    assert h.to(CLIENT, MsgType.ERROR)[0].get("code") == "timeout"
+    assert h.to(CLIENT, Error)[0].code == "timeout"
 
 
 def test_busy_when_queue_is_full() -> None:
     h = Harness(load_settings().override(service__max_queued_chunks=3, chunker__max_chunk_chars=40))
     h.handle(CLIENT, submit("a", SENTENCES))
-    error = h.to(CLIENT, MsgType.ERROR)[0]
-    assert error.get("code") == "busy" and "Retry later" in error.get("error")
+    error = h.to(CLIENT, Error)[0]
+    assert error.code == "busy" and "Retry later" in error.message
 
 
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
         ({"voice": "nope"}, "unknown_voice"),
-        ({"params": {"speaker": 3}}, "bad_param"),
-        ({"params": {"length_scale": -1}}, "bad_param"),
+        ({"voice": "fr"}, "unknown_voice"),
+        ({"params": SynthesisParams(speaker=3)}, "bad_param"),
+        ({"params": SynthesisParams(length_scale=-1)}, "bad_param"),
         ({"max_chunk_chars": 5}, "bad_param"),
     ],
 )
@@ -196,7 +202,7 @@ def test_bad_requests_are_rejected_by_name(fields: dict[str, Any], code: str) ->
     h = Harness()
     h.handle(b"w1", ready())
     h.handle(CLIENT, submit("r", "Hello.", **fields))
-    assert h.to(CLIENT, MsgType.ERROR)[0].get("code") == code
+    assert h.to(CLIENT, Error)[0].code == code
 
 
 def test_streamed_parts_are_ordered_and_closed_by_an_empty_part() -> None:
@@ -204,11 +210,11 @@ def test_streamed_parts_are_ordered_and_closed_by_an_empty_part() -> None:
     h.handle(b"w1", ready())
     h.handle(CLIENT, submit("s", "First part.", part=0, more=True))
     h.handle(CLIENT, submit("s", "Second part.", part=1, more=True))
-    h.handle(CLIENT, msg(MsgType.SUBMIT, {"id": "s", "part": 2, "more": False}))
+    h.handle(CLIENT, submit("s", None, part=2))
     for _ in range(2):
         h.finish(b"w1", h.tasks(b"w1")[-1])
-    assert [m.get("text") for m in h.to(CLIENT, MsgType.AUDIO)] == ["First part.", "Second part."]
-    assert h.to(CLIENT, MsgType.DONE)
+    assert [m.text for m in h.to(CLIENT, Audio)] == ["First part.", "Second part."]
+    assert h.to(CLIENT, Done)
 
 
 def test_document_and_chunk_cache(tmp_path: Path) -> None:
@@ -218,11 +224,27 @@ def test_document_and_chunk_cache(tmp_path: Path) -> None:
         h.handle(CLIENT, submit("a", "Cache me please."))
         h.finish(b"w1", h.tasks(b"w1")[0])
         h.handle(CLIENT, submit("b", "Cache me please."))
-        audio = [m for m in h.to(CLIENT, MsgType.AUDIO) if m.get("id") == "b"]
-        assert audio and audio[0].get("cached") is True
+        audio = [m for m in h.to(CLIENT, Audio) if m.request_id == "b"]
+        assert audio and audio[0].cached is True
         assert len(h.tasks(b"w1")) == 1
         h.handle(CLIENT, submit("c", "Cache me please. And a new sentence here."))
-        assert [t.get("chunk") for t in h.tasks(b"w1")][1:] == ["c:1"]
+        assert [chunk(t) for t in h.tasks(b"w1")][1:] == ["c:1"]
+
+
+def test_a_document_entry_from_another_version_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with AudioCache(tmp_path) as cache:
+        stored: dict[str, CachedAudio] = {}
+        put = cache.put
+        monkeypatch.setattr(cache, "put", lambda key, audio: (stored.__setitem__(key, audio), put(key, audio))[1])
+        h = Harness(cache=cache)
+        h.handle(b"w1", ready())
+        h.handle(CLIENT, submit("a", "Cache me please."))
+        h.finish(b"w1", h.tasks(b"w1")[0])
+        ((doc_key, old),) = [(key, audio) for key, audio in stored.items() if not audio.pcm]
+        chunks = [{**chunk, "estimated_seconds": 1.0} for chunk in old.meta["chunks"]]  # a field since removed
+        cache.put(doc_key, CachedAudio(b"", old.sample_rate, {"chunks": chunks}))
+        h.handle(CLIENT, submit("b", "Cache me please."))
+        assert [m.request_id for m in h.to(CLIENT, Done)] == ["a", "b"]
 
 
 def test_failed_chunks_are_reported_and_never_cached(tmp_path: Path) -> None:
@@ -231,9 +253,9 @@ def test_failed_chunks_are_reported_and_never_cached(tmp_path: Path) -> None:
         h.handle(b"w1", ready())
         h.handle(CLIENT, submit("r", "This one fails."))
         task = h.tasks(b"w1")[0]
-        h.handle(b"w1", msg(MsgType.FAILED, {"chunk": task.get("chunk"), "error": "RuntimeError: boom"}))
-        error = h.to(CLIENT, MsgType.ERROR)[0]
-        assert error.get("code") == "synthesis_failed" and "boom" in error.get("error")
+        h.handle(b"w1", Failed(task.request_id, task.index, "RuntimeError: boom"))
+        error = h.to(CLIENT, Error)[0]
+        assert error.code == "synthesis_failed" and "boom" in error.message
         assert cache.stats().entries == 0
         h.handle(CLIENT, submit("again", "This one fails."))
         assert len(h.tasks(b"w1")) == 2
@@ -244,10 +266,10 @@ def test_a_force_flushed_stream_fragment_does_not_end_a_sentence() -> None:
     h.handle(b"w1", ready())
     h.handle(CLIENT, submit("s", "A long run without any", part=0, more=True))
     h.handle(CLIENT, submit("s", "punctuation ends here.", part=1, more=True))
-    h.handle(CLIENT, msg(MsgType.SUBMIT, {"id": "s", "part": 2, "more": False}))
+    h.handle(CLIENT, submit("s", None, part=2))
     for _ in range(2):
         h.finish(b"w1", h.tasks(b"w1")[-1])
-    assert [m.get("sentence_end") for m in h.to(CLIENT, MsgType.AUDIO)] == [False, True]
+    assert [m.sentence_end for m in h.to(CLIENT, Audio)] == [False, True]
 
 
 def test_a_lone_chunk_is_solo_only_while_no_neighbour_is_busy_and_nothing_waits() -> None:
@@ -257,12 +279,12 @@ def test_a_lone_chunk_is_solo_only_while_no_neighbour_is_busy_and_nothing_waits(
     h.handle(CLIENT, submit("a", "A short reply."))
     h.handle(OTHER, submit("b", "Another reply."))
     first, second = h.tasks(b"w1") + h.tasks(b"w2")
-    assert (first.get("solo"), second.get("solo")) == (True, False)  # its neighbour was busy
+    assert (first.solo, second.solo) == (True, False)  # its neighbour was busy
     h.finish(b"w1", first)
     h.finish(b"w2", second)
     h.handle(OTHER, submit("c", "One more. And another."))  # two chunks: the second waits at the first's dispatch
-    assert [t.get("solo") for t in h.tasks(b"w1")[1:] + h.tasks(b"w2")[1:]] == [False, False]
-    assert h.scheduler.status()["workers"][0]["solo_chunks"] == 0
+    assert [t.solo for t in h.tasks(b"w1")[1:] + h.tasks(b"w2")[1:]] == [False, False]
+    assert h.scheduler.status().workers[0].solo_chunks == 0
 
 
 def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it() -> None:
@@ -272,13 +294,13 @@ def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it()
     h.handle(b"w3", ready(solo=True, host="b"))
     h.handle(CLIENT, submit("doc", SENTENCES))  # 6 chunks: enough to follow for every worker
     lead = h.tasks(b"w1") + h.tasks(b"w2")
-    assert len(lead) == 1 and lead[0].get("chunk") == "doc:0" and lead[0].get("solo") is True
-    assert [t.get("chunk") for t in h.tasks(b"w3")] == ["doc:1"]  # another host is not held
+    assert len(lead) == 1 and chunk(lead[0]) == "doc:0" and lead[0].solo is True
+    assert [chunk(t) for t in h.tasks(b"w3")] == ["doc:1"]  # another host is not held
     holder = b"w1" if h.tasks(b"w1") else b"w2"
     h.finish(holder, lead[0])
-    assert len(h.to(CLIENT, MsgType.AUDIO)) == 1
+    assert len(h.to(CLIENT, Audio)) == 1
     assert len(h.tasks(b"w1") + h.tasks(b"w2")) == 3  # the rest spreads over the host again
-    assert [t.get("solo") for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
+    assert [t.solo for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
 
 
 def test_a_first_chunk_resent_without_leading_no_longer_holds_the_host() -> None:
@@ -286,13 +308,13 @@ def test_a_first_chunk_resent_without_leading_no_longer_holds_the_host() -> None
     h.handle(b"w1", ready(solo=True, host="a"))
     h.handle(b"w2", ready(solo=True, host="a"))
     h.handle(CLIENT, submit("doc", SENTENCES))
-    assert [t.get("chunk") for t in h.tasks(b"w1")] == ["doc:0"] and h.tasks(b"w2") == []
+    assert [chunk(t) for t in h.tasks(b"w1")] == ["doc:0"] and h.tasks(b"w2") == []
     h.handle(OTHER, submit("other", "A short reply."))
     h.handle(b"w3", ready(solo=True, host="a"))
-    h.handle(b"w1", msg(MsgType.DISCONNECT))  # doc:0 goes back to the queue while w3's neighbour w2 is busy
-    assert [t.get("chunk") for t in h.tasks(b"w3")] == ["doc:0"] and h.tasks(b"w3")[0].get("solo") is False
+    h.handle(b"w1", Disconnect())  # doc:0 goes back to the queue while w3's neighbour w2 is busy
+    assert [chunk(t) for t in h.tasks(b"w3")] == ["doc:0"] and h.tasks(b"w3")[0].solo is False
     h.finish(b"w2", h.tasks(b"w2")[0])
-    assert [t.get("chunk") for t in h.tasks(b"w2")][1:] == ["doc:1"]
+    assert [chunk(t) for t in h.tasks(b"w2")][1:] == ["doc:1"]
 
 
 def test_a_worker_with_a_chunk_in_flight_never_gets_a_second_solo_chunk() -> None:
@@ -300,7 +322,7 @@ def test_a_worker_with_a_chunk_in_flight_never_gets_a_second_solo_chunk() -> Non
     h.handle(b"w1", ready(solo=True, capacity=2))
     h.handle(CLIENT, submit("a", "A short reply."))
     h.handle(OTHER, submit("b", "Another reply."))
-    assert [t.get("solo") for t in h.tasks(b"w1")] == [True, False]
+    assert [t.solo for t in h.tasks(b"w1")] == [True, False]
 
 
 def test_no_lead_when_the_document_is_too_short_to_keep_every_worker_busy_or_others_wait() -> None:
@@ -309,13 +331,13 @@ def test_no_lead_when_the_document_is_too_short_to_keep_every_worker_busy_or_oth
     h.handle(b"w1", ready(solo=True))
     h.handle(b"w2", ready(solo=True))
     h.handle(CLIENT, submit("pair", two))  # two chunks for two workers: both start at once
-    assert [t.get("solo") for t in h.tasks(b"w1") + h.tasks(b"w2")] == [False, False]
+    assert [t.solo for t in h.tasks(b"w1") + h.tasks(b"w2")] == [False, False]
     busy = Harness()
     busy.handle(b"w1", ready(solo=True))
     busy.handle(CLIENT, submit("first", SENTENCES))
     busy.handle(OTHER, submit("second", SENTENCES))
     busy.handle(b"w2", ready(solo=True))  # w1 is busy: no lead for "second" on w2
-    assert [t.get("solo") for t in busy.tasks(b"w2")] == [False]
+    assert [t.solo for t in busy.tasks(b"w2")] == [False]
 
 
 def test_solo_counts_only_neighbours_on_the_same_host_and_only_workers_that_offer_it() -> None:
@@ -325,24 +347,10 @@ def test_solo_counts_only_neighbours_on_the_same_host_and_only_workers_that_offe
     h.handle(b"w3", ready(solo=False, host="c"))
     for name in ("r1", "r2", "r3"):
         h.handle(CLIENT, submit(name, "A short reply."))
-    assert [h.tasks(w)[0].get("solo") for w in (b"w1", b"w2", b"w3")] == [True, True, False]
+    assert [h.tasks(w)[0].solo for w in (b"w1", b"w2", b"w3")] == [True, True, False]
     task = h.tasks(b"w1")[0]
-    h.handle(
-        b"w1",
-        msg(
-            MsgType.RESULT,
-            {
-                "chunk": task.get("chunk"),
-                "sample_rate": 100,
-                "sentence_samples": [2],
-                "phonemes": "p",
-                "synth_ms": 1.0,
-                "solo": True,
-            },
-            b"\x00\x00\x00\x00",
-        ),
-    )
-    counts = {w["worker"]: w["solo_chunks"] for w in h.scheduler.status()["workers"]}
+    h.finish(b"w1", task, samples=2, solo=True)
+    counts = {w.worker: w.solo_chunks for w in h.scheduler.status().workers}
     assert sorted(counts.values()) == [0, 0, 1]
 
 
@@ -359,3 +367,70 @@ def test_a_reply_shorter_than_the_chunk_size_is_shared_among_the_workers() -> No
     chunks = [job.chunk for job in pair.scheduler.requests["r"].jobs]
     assert len(chunks) == 3 and max(len(c.text) for c in chunks) <= -(-len(paragraph) // 2)
     assert " ".join(c.text for c in chunks) == paragraph
+
+
+# ----- voices ---------------------------------------------------------------------------------
+
+
+def test_a_request_without_a_voice_gets_the_default_if_held_else_the_longest_connected() -> None:
+    h = Harness()
+    h.handle(b"w1", ready("fr_FR-a-medium", language="fr_FR"))
+    h.handle(b"w2", ready("en_US-joe-medium"))  # the default voice, connected later
+    h.handle(CLIENT, submit("r", "Hello."))
+    assert [chunk(t) for t in h.tasks(b"w2")] == ["r:0"] and h.tasks(b"w1") == []
+    other = Harness()
+    other.handle(b"w1", ready("fr_FR-a-medium", language="fr_FR"))
+    other.handle(b"w2", ready("de_DE-b-medium", language="de_DE"))
+    other.handle(CLIENT, submit("r", "Bonjour."))
+    assert [chunk(t) for t in other.tasks(b"w1")] == ["r:0"] and other.tasks(b"w2") == []
+
+
+@pytest.mark.parametrize(("voice", "worker"), [("fr", b"w1"), ("FR-fr", b"w1"), ("en_US-lessac-high", b"w2")])
+def test_a_request_names_a_voice_or_a_language(voice: str, worker: bytes) -> None:
+    h = Harness()
+    h.handle(b"w1", ready("fr_FR-a-medium", language="fr_FR"))
+    h.handle(b"w2", ready("en_US-lessac-high"))
+    h.handle(CLIENT, submit("r", "Hello.", voice=voice))
+    assert [chunk(t) for t in h.tasks(worker)] == ["r:0"]
+
+
+def test_an_unknown_voice_is_one_line_naming_the_voices_there_are() -> None:
+    h = Harness()
+    h.handle(b"w1", ready("fr_FR-a-medium", language="fr_FR"))
+    h.handle(b"w2", ready("en_US-lessac-high"))
+    h.handle(CLIENT, submit("r", "Hola.", voice="es"))
+    error = h.to(CLIENT, Error)[0]
+    assert (error.code, error.request_id) == (ErrorCode.UNKNOWN_VOICE, "r")
+    assert error.message == "unknown voice 'es'; available: fr_FR-a-medium (fr_FR), en_US-lessac-high (en_US)"
+
+
+def test_a_language_asked_for_before_any_worker_waits_for_a_worker_that_speaks_it() -> None:
+    h = Harness()
+    h.handle(CLIENT, submit("r", "Bonjour.", voice="fr"))
+    h.handle(b"w1", ready("en_US-lessac-high"))
+    assert h.tasks(b"w1") == []
+    h.handle(b"w2", ready("fr_FR-a-medium", language="fr_FR"))
+    assert [chunk(t) for t in h.tasks(b"w2")] == ["r:0"]
+
+
+def test_voices_lists_each_voice_once_with_its_worker_count() -> None:
+    h = Harness()
+    for worker, name in [(b"w1", "fr_FR-a-medium"), (b"w2", "en_US-lessac-high"), (b"w3", "fr_FR-a-medium")]:
+        h.handle(worker, ready(name, language=name[:5]))
+    h.handle(CLIENT, VoicesQuery("q"))
+    reply = h.to(CLIENT, VoicesReply)[0]
+    assert reply.echo == "q"
+    assert [(v.name, v.language, v.workers) for v in reply.voices] == [
+        ("fr_FR-a-medium", "fr_FR", 2),
+        ("en_US-lessac-high", "en_US", 1),
+    ]
+
+
+def test_batching_workers_share_a_document_instead_of_one_taking_every_slot() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(capacity=4, host="a"))
+    h.handle(b"w2", ready(capacity=4, host="b"))
+    text = " ".join(f"Sentence number {n} is here." for n in range(4))
+    h.handle(CLIENT, submit("r", text, first_chunk_chars=None))
+    counts = sorted(len(h.tasks(worker)) for worker in (b"w1", b"w2"))
+    assert sum(counts) == 4 and counts == [2, 2], counts

@@ -183,6 +183,37 @@ def test_time_based_flush_keeps_a_possible_decimal() -> None:
     assert segmenter.finish() == ["3.5 dollars."]
 
 
+@pytest.mark.parametrize(
+    ("pieces", "flushed", "rest"),
+    [
+        (["It costs 4", "9.95 today"], "It costs", "49.95 today"),
+        (["It costs $4", "9.95 today"], "It costs", "$49.95 today"),
+        (["It costs $", "49.95 today"], "It costs", "$49.95 today"),
+        (["Il y a 1 250", " 000 habitants"], "Il y a", "1 250 000 habitants"),
+        (["Ça coûte 49,95 ", "€ seulement"], "Ça coûte", "49,95 € seulement"),
+        (["We meet at 10:30 ", "pm sharp"], "We meet at", "10:30 pm sharp"),
+        (["It weighs 5 ", "kg in all"], "It weighs", "5 kg in all"),
+        (["We met Dr. ", "Smith there"], "We met", "Dr. Smith there"),
+    ],
+)
+def test_time_based_flush_never_cuts_a_number_amount_or_title(pieces: list[str], flushed: str, rest: str) -> None:
+    clock = FakeClock()
+    segmenter = SentenceSegmenter(clock=clock)
+    assert segmenter.feed(pieces[0]) == []
+    clock.now += 2.0
+    assert segmenter.poll() == [flushed]
+    assert segmenter.feed(pieces[1]) == []
+    assert segmenter.finish() == [rest]
+
+
+def test_long_flush_never_cuts_a_number() -> None:
+    segmenter = SentenceSegmenter(flush_chars=20)
+    out = segmenter.feed("The total was 1 250 000 ")
+    assert out == ["The total was"]
+    assert segmenter.feed("euros in the end") == ["1 250 000 euros in"]
+    assert segmenter.finish() == ["the end"]
+
+
 def test_whitespace_only_is_never_pending_or_emitted() -> None:
     clock = FakeClock()
     segmenter = SentenceSegmenter(clock=clock)

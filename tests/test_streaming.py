@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,25 @@ import soundfile
 import zmq
 import zmq.asyncio
 
-from swtts.client import AsyncClient, AudioChunk, Client, TTSError
+from swtts.client import AsyncClient, AudioChunk, Client, SynthesisOptions, UnavailableError
 from swtts.config import Settings, load_settings
-from swtts.protocol import ErrorCode, MsgType, decode, encode
+from swtts.protocol import (
+    Audio,
+    Cancel,
+    Done,
+    ErrorCode,
+    QueueStatus,
+    RequestTimings,
+    StatusReply,
+    Submit,
+    WorkerState,
+    decode,
+)
 from swtts.service import EmbeddedService
 from tests.conftest import ARTICLE, REPO
 
 e2e = pytest.mark.e2e
-FAST = {"length_scale": 0.3, "noise_scale": 0.0, "noise_w": 0.0}
+FAST = SynthesisOptions(length_scale=0.3, noise_scale=0.0, noise_w=0.0)
 WAIT_S = 60.0  # only a guard against hanging; no test asserts a duration
 
 
@@ -55,17 +67,21 @@ def assert_complete_and_ordered(chunks: list[AudioChunk], text: str) -> None:
     assert squeeze("".join(chunk.text for chunk in chunks)) == squeeze(text)
 
 
-def live_chunks_done(status: dict[str, Any]) -> int:
-    return sum(w["chunks_done"] for w in status["workers"] if w["state"] != "dead")
+def live(status: StatusReply) -> list[Any]:
+    return [w for w in status.workers if w.state is not WorkerState.DEAD]
 
 
-def wait_for_idle(client: Client) -> dict[str, Any]:
+def live_chunks_done(status: StatusReply) -> int:
+    return sum(w.chunks_done for w in live(status))
+
+
+def wait_for_idle(client: Client) -> StatusReply:
     """The broker's status once no request is open and no worker is busy (bounded: a bug fails, never hangs)."""
     deadline = time.monotonic() + WAIT_S
     while True:
         status = client.status()
-        busy = any(w["in_flight"] for w in status["workers"] if w["state"] != "dead")
-        if (status["queue"]["requests"] == 0 and not busy) or time.monotonic() > deadline:
+        busy = any(w.in_flight for w in live(status))
+        if (status.queue.requests == 0 and not busy) or time.monotonic() > deadline:
             return status
         time.sleep(0.05)
 
@@ -96,38 +112,39 @@ class FakeBroker:
         while True:
             peer, *frames = await self.socket.recv_multipart()
             message = decode(frames)
-            request_id = str(message.get("id"))
-            if message.type is MsgType.CANCEL:
-                self.cancels.append(request_id)
+            if isinstance(message, Cancel):
+                self.cancels.append(message.request_id)
                 self.cancel_seen.set()
                 continue
-            if message.type is not MsgType.SUBMIT:
+            if not isinstance(message, Submit):
                 continue
+            request_id = message.request_id
             if request_id not in self.parts:
                 self.request_ids.append(request_id)
                 self.parts[request_id] = []
             texts = self.parts[request_id]
-            if message.payload is not None:
-                texts.append(message.payload.decode())
+            if message.text is not None:
+                texts.append(message.text)
                 self.part_seen.set()
             if self.request_ids.index(request_id) < self.ignore:
                 continue
-            closed = not message.get("more")
-            if message.payload is not None:
-                fields = {
-                    "id": request_id,
-                    "index": len(texts) - 1,
-                    "text": texts[-1],
-                    "sample_rate": 16000,
-                    "sentence_samples": [160],
-                    "total": len(texts) if closed else None,
-                    "synth_ms": 1.0,
-                    "queued_ms": 0.5,
-                }
-                await self.socket.send_multipart([peer, *encode(MsgType.AUDIO, fields, bytes(320))])
+            closed = not message.more
+            if message.text is not None:
+                audio = Audio(
+                    request_id=request_id,
+                    index=len(texts) - 1,
+                    text=texts[-1],
+                    pcm=bytes(320),
+                    sample_rate=16000,
+                    sentence_samples=(160,),
+                    total=len(texts) if closed else None,
+                    synth_ms=1.0,
+                    queued_ms=0.5,
+                )
+                await self.socket.send_multipart([peer, *audio.encode()])
             if closed:
-                done = {"id": request_id, "chunks": len(texts), "timings": {"first_audio_ms": 1.0}}
-                await self.socket.send_multipart([peer, *encode(MsgType.DONE, done)])
+                timings = RequestTimings(2.0, 1.0, 0.5, 1.0, 0)
+                await self.socket.send_multipart([peer, *Done(request_id, len(texts), 0.01, timings).encode()])
 
     def close(self) -> None:
         self.socket.close(linger=0)
@@ -234,9 +251,9 @@ def test_async_stream_gives_up_with_a_clear_error() -> None:
     async def main() -> int:
         broker = FakeBroker(ignore=100)
         client = AsyncClient(broker.endpoint, settings)
-        with pytest.raises(TTSError) as failure:
+        with pytest.raises(UnavailableError) as failure:
             await with_broker(broker, _collect(client.stream("Is anybody there?")))
-        assert failure.value.code == ErrorCode.UNAVAILABLE.value
+        assert failure.value.code is ErrorCode.UNAVAILABLE
         assert broker.endpoint in str(failure.value) and "did not answer" in str(failure.value)
         return len(broker.request_ids)
 
@@ -274,7 +291,7 @@ def test_async_break_cancels_the_request_and_the_token_source() -> None:
         client = AsyncClient(broker.endpoint, fake_settings())
 
         async def body() -> str:
-            async for chunk in client.stream(tokens()):
+            async for chunk in client.stream(tokens()):  # noqa: B007 - the chunk is read after the loop
                 break
             await broker.cancel_seen.wait()
             return chunk.text
@@ -305,7 +322,7 @@ def test_concurrent_producers_each_get_their_own_chunks_in_order(service: Embedd
             with Client(service.endpoint, settings) as client:
                 text = documents[name]
                 source = iter(odd_pieces(text)) if as_tokens else text
-                results[name] = list(client.stream(source, max_chunk_chars=60, use_cache=False, **FAST))
+                results[name] = list(client.stream(source, replace(FAST, max_chunk_chars=60, use_cache=False)))
         except BaseException as exc:
             errors.append(exc)
 
@@ -334,27 +351,27 @@ def test_cancelled_stream_frees_the_workers_and_spares_other_producers(
     def other_producer() -> None:
         try:
             with Client(service.endpoint, settings) as client:
-                other.extend(client.stream(other_text, max_chunk_chars=200, use_cache=False, **FAST))
+                other.extend(client.stream(other_text, replace(FAST, max_chunk_chars=200, use_cache=False)))
         except BaseException as exc:
             errors.append(exc)
 
     with Client(service.endpoint, settings) as client:
         before = wait_for_idle(client)
-        capacity = sum(w["capacity"] for w in before["workers"] if w["state"] != "dead")
+        capacity = sum(w.capacity for w in live(before))
         thread = threading.Thread(target=other_producer)
-        stream = client.stream(ARTICLE + "\n\n" + ARTICLE, max_chunk_chars=200, use_cache=False, **FAST)
+        stream = client.stream(ARTICLE + "\n\n" + ARTICLE, replace(FAST, max_chunk_chars=200, use_cache=False))
         thread.start()
         first = next(stream)
         stream.close()
         thread.join(WAIT_S)
         assert not errors, errors
-        short = client.synthesize("Served right after the cancel.", use_cache=False, **FAST)
+        short = client.synthesize("Served right after the cancel.", replace(FAST, use_cache=False))
         after = wait_for_idle(client)
 
     assert first.index == 0
     assert_complete_and_ordered(other, other_text)
     assert short.chunks and short.audio.size > 0
-    assert after["queue"] == {"requests": 0, "pending_chunks": 0, "in_flight_chunks": 0}
+    assert after.queue == QueueStatus(0, 0, 0)
     # Of the cancelled document (about 60 chunks) only what had been handed out was spoken:
     # its queued chunks were dropped, not synthesized ahead of the request that came after.
     synthesized = live_chunks_done(after) - live_chunks_done(before)
@@ -371,7 +388,7 @@ def test_short_reply_finishes_while_a_long_document_is_in_progress(
 
     def long_producer() -> None:
         with Client(service.endpoint, settings) as client:
-            for chunk in client.stream(ARTICLE, max_chunk_chars=300, use_cache=False, **FAST):
+            for chunk in client.stream(ARTICLE, replace(FAST, max_chunk_chars=300, use_cache=False)):
                 long_chunks.append(chunk)
                 long_started.set()
         finished["long"] = time.monotonic()
@@ -380,7 +397,7 @@ def test_short_reply_finishes_while_a_long_document_is_in_progress(
     thread.start()
     assert long_started.wait(WAIT_S)
     with Client(service.endpoint, settings) as client:
-        short = client.synthesize("Yes, of course.", use_cache=False, **FAST)
+        short = client.synthesize("Yes, of course.", replace(FAST, use_cache=False))
         finished["short"] = time.monotonic()
         received_by_then = len(long_chunks)
     thread.join(WAIT_S)
@@ -401,9 +418,9 @@ def test_async_api_streams_tokens_and_cancels_by_breaking_out(service: EmbeddedS
 
     async def main() -> tuple[list[AudioChunk], AudioChunk | None]:
         client = AsyncClient(service.endpoint, settings)
-        chunks = [chunk async for chunk in client.stream(tokens(), use_cache=False, **FAST)]
+        chunks = [chunk async for chunk in client.stream(tokens(), replace(FAST, use_cache=False))]
         first = None
-        async for chunk in client.stream(ARTICLE, max_chunk_chars=200, use_cache=False, **FAST):
+        async for chunk in client.stream(ARTICLE, replace(FAST, max_chunk_chars=200, use_cache=False)):
             first = chunk
             break
         await asyncio.sleep(0)  # let the abandoned generator's clean-up (the CANCEL) run
@@ -415,11 +432,11 @@ def test_async_api_streams_tokens_and_cancels_by_breaking_out(service: EmbeddedS
         after = wait_for_idle(client)
     assert_complete_and_ordered(chunks, text)
     assert first is not None and first.index == 0
-    assert after["queue"] == {"requests": 0, "pending_chunks": 0, "in_flight_chunks": 0}
-    capacity = sum(w["capacity"] for w in before["workers"] if w["state"] != "dead")
+    assert after.queue == QueueStatus(0, 0, 0)
+    capacity = sum(w.capacity for w in live(before))
     synthesized = live_chunks_done(after) - live_chunks_done(before)
     assert synthesized <= len(chunks) + 1 + capacity, synthesized  # not the ~30 chunks of the article
-    whole = asyncio.run(AsyncClient(service.endpoint, settings).synthesize("Async synthesis has timings.", **FAST))
+    whole = asyncio.run(AsyncClient(service.endpoint, settings).synthesize("Async synthesis has timings.", FAST))
     assert whole.duration_s > 0.3 and whole.timings["total_ms"] > 0 and "assembly_ms" in whole.timings
 
 
@@ -445,7 +462,7 @@ def test_token_stream_speaks_the_same_text_and_starts_before_the_llm_finishes(
 
     chunks: list[AudioChunk] = []
     with Client(service.endpoint, settings) as client:
-        for chunk in client.stream(llm(), use_cache=False, **FAST):
+        for chunk in client.stream(llm(), replace(FAST, use_cache=False)):
             chunks.append(chunk)
             first_audio.set()
     assert spoke_before_end == [True]
@@ -460,12 +477,12 @@ def test_chunk_timings_add_up_and_first_audio_does_not_wait_for_the_document(
 ) -> None:
     first_sentence = ARTICLE.split("\n", 1)[0]
     with Client(service.endpoint, settings) as client:
-        stream = client.stream(ARTICLE, use_cache=False, **FAST)
+        stream = client.stream(ARTICLE, replace(FAST, use_cache=False))
         time.sleep(0.3)  # received_ms counts from the first next(), not from creating the stream
         began = time.perf_counter()
         chunks = list(stream)
         elapsed_ms = (time.perf_counter() - began) * 1000
-        alone = list(client.stream(first_sentence, use_cache=False, **FAST))
+        alone = list(client.stream(first_sentence, replace(FAST, use_cache=False)))
     timings = stream.timings
     assert chunks[-1].received_ms <= elapsed_ms + 1
     assert timings["client_total_ms"] <= elapsed_ms + 1

@@ -1,22 +1,34 @@
-"""The worker with a fake engine: batching order, the solo flag, heartbeats while a chunk is spoken."""
+"""The worker with a fake engine: batching order, the solo flag, unusable tasks, heartbeats while speaking."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import zmq
 
-from swtts.config import load_settings
-from swtts.protocol import MsgType, SynthesisParams, decode, encode
+from swtts.config import Settings, load_settings
+from swtts.protocol import (
+    Failed,
+    Heartbeat,
+    Message,
+    Ready,
+    Result,
+    SynthesisParams,
+    Task,
+    decode,
+)
 from swtts.workers.engine import Synthesized, VoiceInfo
-from swtts.workers.worker import Task, Worker, task_from
+from swtts.workers.worker import Worker
 
 
 class FakeEngine:
     batching = True
     solo_threads = 0
-    info = VoiceInfo("fake", "fake.onnx", "hash", 22050, 1, {}, "en-us", "cpu")
+    info = VoiceInfo("fake", "fake.onnx", "hash", 22050, 1, {}, "en_US", "en-us", "cpu")
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
@@ -36,24 +48,11 @@ def test_short_first_chunk_is_not_held_back_by_long_neighbours() -> None:
     engine = FakeEngine()
     worker = Worker(engine, load_settings().override(voice__batch_max_size=4))  # type: ignore[arg-type]
     long_text = " ".join(f"Sentence {i} is long enough." for i in range(3))
-    tasks = [Task(f"r:{i}", long_text, SynthesisParams()) for i in (1, 2)] + [
-        Task("r:0", "Hi there.", SynthesisParams())
-    ]
-    frames = list(worker._run_tasks(tasks))
-    assert [decode(f).get("chunk") for f in frames] == ["r:0", "r:1", "r:2"]
-    assert engine.calls == [["Hi there.", long_text], [long_text]]
+    tasks = [Task("r", i, long_text) for i in (1, 2)] + [Task("r", 0, "Hi there.")]
+    answers = list(worker._run_tasks(tasks))
+    assert [(a.request_id, a.index) for a in answers] == [("r", 0), ("r", 1), ("r", 2)]
+    assert engine.calls == [["Hi there."], [long_text], [long_text]]  # the first chunk shares no padded pass
     assert worker.capacity == 4
-
-
-def test_bad_tasks_fail_without_blocking_good_ones() -> None:
-    engine = FakeEngine()
-    worker = Worker(engine, load_settings())  # type: ignore[arg-type]
-    frames = list(
-        worker._run_tasks(
-            [Task("r:0", "", SynthesisParams(), error="bad params"), Task("r:1", "Fine.", SynthesisParams())]
-        )
-    )
-    assert [(decode(f).type.value, decode(f).get("chunk")) for f in frames] == [("failed", "r:0"), ("result", "r:1")]
 
 
 def test_a_task_marked_solo_runs_on_the_solo_session_and_says_so() -> None:
@@ -61,23 +60,27 @@ def test_a_task_marked_solo_runs_on_the_solo_session_and_says_so() -> None:
     engine.batching = False
     engine.solo_threads = 2
     worker = Worker(engine, load_settings())  # type: ignore[arg-type]
-    tasks = [
-        task_from(decode(encode(MsgType.TASK, {"chunk": "r:0", "params": {}, "solo": True}, b"Alone."))),
-        task_from(decode(encode(MsgType.TASK, {"chunk": "r:1", "params": {}}, b"Shared."))),
-    ]
-    frames = [frame for task in tasks for frame in worker._run_tasks([task])]
+    tasks = [decode(Task("r", 0, "Alone.", solo=True).encode()), decode(Task("r", 1, "Shared.").encode())]
+    answers = [answer for task in tasks for answer in worker._run_tasks([task])]  # type: ignore[list-item]
     assert engine.solo_calls == [True, False]
-    assert [decode(f).get("solo") for f in frames] == [True, False]
-    assert decode(worker._ready()).get("solo") is True
+    assert [isinstance(a, Result) and a.solo for a in answers] == [True, False]
+    assert worker._ready().solo is True
 
 
 def test_solo_is_never_claimed_without_a_solo_session() -> None:
     engine = FakeEngine()
     engine.batching = False
     worker = Worker(engine, load_settings())  # type: ignore[arg-type]
-    frames = list(worker._run_tasks([Task("r:0", "Alone.", SynthesisParams(), solo=True)]))
-    assert decode(frames[0]).get("solo") is False
-    assert decode(worker._ready()).get("solo") is False
+    answers = list(worker._run_tasks([Task("r", 0, "Alone.", solo=True)]))
+    assert isinstance(answers[0], Result) and answers[0].solo is False
+    assert worker._ready().solo is False
+
+
+def test_ready_describes_the_voice_from_the_engine() -> None:
+    ready = decode(Worker(FakeEngine(), load_settings())._ready().encode())  # type: ignore[arg-type]
+    assert isinstance(ready, Ready)
+    assert (ready.voice.name, ready.voice.language, ready.voice.espeak_voice) == ("fake", "en_US", "en-us")
+    assert (ready.voice_hash, ready.device, ready.voice.sample_rate) == ("hash", "cpu", 22050)
 
 
 class SlowEngine(FakeEngine):
@@ -88,34 +91,61 @@ class SlowEngine(FakeEngine):
         return super().synthesize(text, params, solo)
 
 
-def test_heartbeats_continue_while_a_long_chunk_is_spoken() -> None:
-    """Real sockets: the socket is handed to the heartbeat thread while the main loop speaks."""
-    context = zmq.Context.instance()
-    router = context.socket(zmq.ROUTER)
+@contextmanager
+def running_worker(engine: FakeEngine, settings: Settings) -> Iterator[tuple[zmq.Socket[bytes], bytes]]:
+    """A real worker thread connected to a ROUTER we hold; yields the router and the worker's identity."""
+    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     port = router.bind_to_random_port("tcp://127.0.0.1")
-    settings = load_settings().override(service__heartbeat_interval_s=0.1, service__heartbeat_liveness=50)
-    worker = Worker(SlowEngine(), settings, f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
+    worker = Worker(engine, settings, f"tcp://127.0.0.1:{port}")  # type: ignore[arg-type]
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
         assert router.poll(5000)
         identity, *ready = router.recv_multipart()
-        assert decode(ready).type is MsgType.READY
-        router.send_multipart([identity, *encode(MsgType.TASK, {"chunk": "r:0", "params": {}}, b"A long chunk.")])
-        sent = time.monotonic()
-        beats = 0
-        while router.poll(5000):
-            message = decode(router.recv_multipart()[1:])
-            if message.type is MsgType.HEARTBEAT:
-                beats += 1
-            elif message.type is MsgType.RESULT:
-                break
-        assert message.type is MsgType.RESULT and message.get("chunk") == "r:0"
-        assert time.monotonic() - sent >= 1.2
-        assert beats >= 5  # one per 0.1 s interval through the 1.2 s of synthesis (allowing for a slow machine)
+        assert isinstance(decode(ready), Ready)
+        yield router, identity
     finally:
         worker.stop_event.set()
         thread.join(timeout=5)
         router.close()
     assert not thread.is_alive()
+
+
+def next_answer(router: zmq.Socket[bytes]) -> Message:
+    while router.poll(5000):
+        message = decode(router.recv_multipart()[1:])
+        if not isinstance(message, Heartbeat):
+            return message
+    raise AssertionError("the worker did not answer")
+
+
+def test_an_unusable_task_is_answered_failed_and_the_next_one_is_spoken() -> None:
+    with running_worker(FakeEngine(), load_settings()) as (router, identity):
+        bad = Task("r", 0, "Fine text.").encode()
+        header = json.loads(bad[0])
+        header["params"] = {"length_scale": -1}
+        router.send_multipart([identity, json.dumps(header).encode(), bad[1]])
+        router.send_multipart([identity, *Task("r", 1, "Fine.").encode()])
+        failed, result = next_answer(router), next_answer(router)
+    assert isinstance(failed, Failed) and (failed.request_id, failed.index) == ("r", 0)
+    assert "length_scale" in failed.error
+    assert isinstance(result, Result) and (result.request_id, result.index) == ("r", 1)
+
+
+def test_heartbeats_continue_while_a_long_chunk_is_spoken() -> None:
+    """Real sockets: the socket is handed to the heartbeat thread while the main loop speaks."""
+    settings = load_settings().override(service__heartbeat_interval_s=0.1, service__heartbeat_liveness=50)
+    with running_worker(SlowEngine(), settings) as (router, identity):
+        router.send_multipart([identity, *Task("r", 0, "A long chunk.").encode()])
+        sent = time.monotonic()
+        beats = 0
+        while router.poll(5000):
+            message = decode(router.recv_multipart()[1:])
+            if isinstance(message, Heartbeat):
+                beats += 1
+            elif isinstance(message, Result):
+                break
+        assert isinstance(message, Result) and (message.request_id, message.index) == ("r", 0)
+        assert time.monotonic() - sent >= 1.2
+        assert beats >= 5  # one per 0.1 s interval through the 1.2 s of synthesis (allowing for a slow machine)

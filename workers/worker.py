@@ -18,28 +18,30 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import zmq
 
-from swtts.broker.security import secure_client
 from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
-from swtts.protocol import ErrorCode, Message, MsgType, ProtocolError, SynthesisParams, decode, encode
-from swtts.workers.engine import Engine
+from swtts.protocol import (
+    Disconnect,
+    Error,
+    ErrorCode,
+    Failed,
+    Heartbeat,
+    Message,
+    ProtocolError,
+    Ready,
+    Result,
+    Task,
+    VoiceDescription,
+    decode,
+)
+from swtts.protocol.curve import secure_client
+from swtts.workers.engine import Engine, VoiceInfo
+from swtts.workers.parent import parent_alive
 
 LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One chunk to speak; ``error`` set means the task was unusable and is reported as failed."""
-
-    chunk_id: str
-    text: str
-    params: SynthesisParams
-    error: str = ""
-    solo: bool = False
 
 
 class Worker:
@@ -52,7 +54,7 @@ class Worker:
         self.parent_pid = parent_pid
         self.settings = settings
         self.endpoint = endpoint or settings.service.endpoint
-        self.context = zmq.Context.instance()
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.stop_event = threading.Event()
         voice = settings.voice
         self.capacity = voice.batch_max_size if engine.batching else 1
@@ -84,13 +86,13 @@ class Worker:
                     pending = []
                 if self.stop_event.is_set():
                     break
-                if dealer.poll(timeout=min(interval, 0.25) * 1000):
+                if dealer.poll(timeout=int(min(interval, 0.25) * 1000)):
                     heard = time.monotonic()
                     backoff = service.reconnect_initial_s
                     self._drain(dealer, pending)
                 now = time.monotonic()
                 if now >= next_beat:
-                    send(dealer, encode(MsgType.HEARTBEAT))
+                    send(dealer, Heartbeat())
                     next_beat = now + interval
                 if now - heard > interval * service.heartbeat_liveness:
                     LOGGER.warning("broker silent for %.1f s; reconnecting in %.2f s", now - heard, backoff)
@@ -99,7 +101,7 @@ class Worker:
                     backoff = min(backoff * 2, service.reconnect_max_s)
                     dealer = self._dealer = self._connect()
                     heard = time.monotonic()
-            send(dealer, encode(MsgType.DISCONNECT))
+            send(dealer, Disconnect())
         finally:
             self.stop_event.set()
             self._dealer = None
@@ -118,40 +120,48 @@ class Worker:
         LOGGER.info("worker %d connected to %s with voice %s", os.getpid(), self.endpoint, self.engine.info.name)
         return dealer
 
-    def _ready(self) -> list[bytes]:
-        """READY frames: sent on every connect and whenever the broker says it does not know us."""
-        info = self.engine.info.to_wire()
-        info.update(
-            pid=os.getpid(),
+    def _ready(self) -> Ready:
+        """READY: sent on every connect and whenever the broker says it does not know us."""
+        return Ready(
+            voice=describe(self.engine.info),
+            voice_hash=self.engine.info.voice_hash,
+            device=self.engine.info.device,
             host=pysocket.gethostname(),
+            pid=os.getpid(),
             capacity=self.capacity,
             batching=self.engine.batching,
             solo=bool(self.engine.solo_threads),
         )
-        return encode(MsgType.READY, info)
 
     def _drain(self, dealer: zmq.Socket, pending: list[Task]) -> None:
-        """Handle every message waiting on the socket; tasks join ``pending``."""
+        """Handle every message waiting on the socket; tasks join ``pending``.
+
+        A task that cannot be read is answered FAILED at once (naming the problem), so its
+        request fails clearly instead of waiting for the deadline.
+        """
         while dealer.poll(0):
             try:
                 message = decode(dealer.recv_multipart())
             except ProtocolError as exc:
-                LOGGER.warning("ignoring malformed message from broker: %s", exc)
+                if exc.request_id is not None and exc.index is not None:
+                    send(dealer, Failed(exc.request_id, exc.index, f"unusable task: {exc.message}"))
+                else:
+                    LOGGER.warning("ignoring malformed message from broker: %s", exc)
                 continue
-            if message.type is MsgType.TASK:
-                pending.append(task_from(message))
-            elif message.type is MsgType.ERROR and message.get("code") == ErrorCode.UNKNOWN_PEER.value:
+            if isinstance(message, Task):
+                pending.append(message)
+            elif isinstance(message, Error) and message.code is ErrorCode.UNKNOWN_PEER:
                 # A restarted broker reached over the same (auto-reconnected) socket never saw READY.
                 LOGGER.info("broker does not know worker %d (it restarted?); announcing again", os.getpid())
                 send(dealer, self._ready())
-            elif message.type is not MsgType.HEARTBEAT:
-                LOGGER.warning("ignoring unexpected %s message from broker", message.type.value)
+            elif not isinstance(message, Heartbeat):
+                LOGGER.warning("ignoring unexpected %s message from broker", message.TYPE.value)
 
     def _gather(self, dealer: zmq.Socket, pending: list[Task]) -> None:
         """With batching, wait up to batch_max_wait_ms for more tasks to share a forward pass."""
         deadline = time.monotonic() + self.batch_wait_s
         while len(pending) < self.capacity and (left := deadline - time.monotonic()) > 0:
-            if dealer.poll(left * 1000):
+            if dealer.poll(int(left * 1000)):
                 self._drain(dealer, pending)
 
     def _speak(self, dealer: zmq.Socket, tasks: list[Task]) -> None:
@@ -159,10 +169,10 @@ class Worker:
         results = self._run_tasks(tasks)
         while True:
             with self._socket_released():
-                frames = next(results, None)
-            if frames is None:
+                answer = next(results, None)
+            if answer is None:
                 return
-            send(dealer, frames)
+            send(dealer, answer)
 
     @contextmanager
     def _socket_released(self) -> Iterator[None]:
@@ -181,23 +191,21 @@ class Worker:
             if self._speaking:
                 with self._socket_lock:
                     if self._speaking and self._dealer is not None:
-                        send(self._dealer, encode(MsgType.HEARTBEAT))
+                        send(self._dealer, Heartbeat())
 
-    def _run_tasks(self, tasks: list[Task]) -> Iterator[list[bytes]]:
-        """Frames for each task, shortest first, each group sent as soon as its pass is done.
+    def _run_tasks(self, tasks: list[Task]) -> Iterator[Result | Failed]:
+        """The answer to each task, shortest first, each group sent as soon as its pass is done.
 
         Gathered tasks are sorted by length and cut into groups of at most ``capacity``
-        sentences, so similar lengths share a forward pass (little padding) and a document's
-        short first chunk is never held back by its long neighbours.
+        sentences, so similar lengths share a forward pass (little padding). A document's
+        first chunk (index 0) goes first and alone: its audio is the request's first audio,
+        and must not wait for a padded pass over its neighbours.
         """
-        for task in tasks:
-            if task.error:
-                yield encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": task.error})
         group: list[Task] = []
         rows = 0
-        for task in sorted((t for t in tasks if not t.error), key=lambda t: len(t.text)):
+        for task in sorted(tasks, key=lambda t: (t.index != 0, len(t.text))):
             sentences = max(1, len(sentence_spans(task.text)))
-            if group and rows + sentences > self.capacity:
+            if group and (rows + sentences > self.capacity or group[-1].index == 0):
                 yield from self._run_group(group)
                 group, rows = [], 0
             group.append(task)
@@ -205,52 +213,50 @@ class Worker:
         if group:
             yield from self._run_group(group)
 
-    def _run_group(self, group: list[Task]) -> Iterator[list[bytes]]:
+    def _run_group(self, group: list[Task]) -> Iterator[Result | Failed]:
         try:
-            if len(group) > 1:
+            if self.engine.batching:  # also one chunk: its sentences share padded passes
                 results = self.engine.synthesize_batch([(t.text, t.params) for t in group], self.capacity)
             else:
                 results = [self.engine.synthesize(group[0].text, group[0].params, group[0].solo)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
-            LOGGER.exception("chunk(s) %s failed", ", ".join(t.chunk_id for t in group))
+            LOGGER.exception("chunk(s) %s failed", ", ".join(f"{t.request_id}:{t.index}" for t in group))
             for task in group:
-                yield encode(MsgType.FAILED, {"chunk": task.chunk_id, "error": f"{type(exc).__name__}: {exc}"})
+                yield Failed(task.request_id, task.index, f"{type(exc).__name__}: {exc}")
             return
-        for task, result in zip(group, results):
-            header = {
-                "chunk": task.chunk_id,
-                "sample_rate": result.sample_rate,
-                "sentence_samples": result.sentence_samples,
-                "phonemes": result.phonemes,
-                "synth_ms": round(result.synth_ms, 3),
-                "batch": len(group),
-                "solo": len(group) == 1 and group[0].solo and bool(self.engine.solo_threads),
-            }
-            yield encode(MsgType.RESULT, header, result.pcm)
+        for task, result in zip(group, results, strict=True):
+            yield Result(
+                request_id=task.request_id,
+                index=task.index,
+                pcm=result.pcm,
+                sample_rate=result.sample_rate,
+                sentence_samples=tuple(result.sentence_samples),
+                phonemes=result.phonemes,
+                synth_ms=round(result.synth_ms, 3),
+                batch=len(group),
+                solo=len(group) == 1 and group[0].solo and bool(self.engine.solo_threads),
+            )
 
 
-def task_from(message: Message) -> Task:
-    """A TASK message as a :class:`Task`; an unusable one becomes a task that reports its error."""
-    chunk_id = str(message.get("chunk", ""))
-    try:
-        text = (message.payload or b"").decode("utf-8")
-        return Task(chunk_id, text, SynthesisParams.from_wire(message.get("params")), solo=message.get("solo") is True)
-    except (ProtocolError, UnicodeDecodeError) as exc:
-        return Task(chunk_id, "", SynthesisParams(), error=str(exc))
+def describe(info: VoiceInfo) -> VoiceDescription:
+    """The engine's voice as READY tells the broker about it."""
+    return VoiceDescription(
+        name=info.name,
+        language=info.language,
+        espeak_voice=info.espeak_voice,
+        sample_rate=info.sample_rate,
+        num_speakers=info.num_speakers,
+        speakers=dict(info.speakers),
+    )
 
 
-def send(dealer: zmq.Socket, frames: list[bytes]) -> None:
+def send(dealer: zmq.Socket, message: Message) -> None:
     """Send without blocking: a socket the broker refused (CURVE) has no pipe, and a blocking
     send would hang the worker for good, deaf to SIGTERM and never reconnecting."""
     try:
-        dealer.send_multipart(frames, zmq.NOBLOCK)
+        dealer.send_multipart(message.encode(), zmq.NOBLOCK)
     except zmq.Again:
-        LOGGER.debug("no connection to the broker; dropped a %s message", frames[0][:40])
-
-
-def parent_alive(parent_pid: int | None) -> bool:
-    """False once the process that started us is gone (we were re-parented): no orphans."""
-    return parent_pid is None or os.getppid() == parent_pid
+        LOGGER.debug("no connection to the broker; dropped a %s message", message.TYPE.value)
 
 
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:

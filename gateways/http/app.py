@@ -1,4 +1,8 @@
-"""The ASGI application: OpenAI's speech routes, voices and models, health, metrics and the page."""
+"""The ASGI application: OpenAI's speech routes, voices and models, health, metrics and the page.
+
+The API's docs (Swagger UI at /docs, ReDoc at /redoc) load their scripts from this server, not
+from a CDN, so they work offline; /openapi.json is the spec.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,19 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
 
+from swtts.client import TTSError, VoiceDescription
 from swtts.config import Settings
 from swtts.gateways.http.auth import key_accepted
-from swtts.gateways.http.backend import BackendError, SpeechBackend
+from swtts.gateways.http.backend import SpeechBackend
 from swtts.gateways.http.errors import ApiError, api_error_handler, http_error_handler, validation_error_handler
 from swtts.gateways.http.limits import BodyLimitMiddleware
 from swtts.gateways.http.metrics import HttpMetrics, MetricsMiddleware
 from swtts.gateways.http.speech import SpeechRequest, SpeechService
-from swtts.gateways.http.voices import OPENAI_VOICES, language_of
+from swtts.gateways.http.voices import OPENAI_VOICES
 
 STATIC = Path(str(resources.files("swtts.gateways.http").joinpath("static")))
 
@@ -35,7 +41,7 @@ def create_app(
     """The gateway's app over ``backend``; ``registries`` are served at /metrics beside its own."""
     metrics = HttpMetrics()
     speech = SpeechService(backend, settings, metrics)
-    app = FastAPI(
+    app = FastAPIOffline(
         title="swtts speech API",
         description="OpenAI-compatible text to speech over the swtts broker and its Piper workers.",
         version="1",
@@ -69,9 +75,11 @@ def create_app(
     @app.get("/v1/audio/voices", dependencies=authorized, tags=["speech"])
     async def list_voices() -> dict[str, Any]:
         """The workers' voices, then OpenAI's names with the voice each speaks with."""
-        state = await _state(backend)
+        voices = [
+            {"id": v.name, "name": v.name, "language": v.language, "sample_rate": v.sample_rate, "workers": v.workers}
+            for v in await _voices(backend)
+        ]
         mapping = {name.lower(): voice for name, voice in settings.http.voice_map.items()}
-        voices = [{"id": v, "name": v, "language": language_of(v)} for v in state.voices]
         aliases = [{"id": n, "name": f"{n} ({mapping.get(n) or 'default voice'})"} for n in OPENAI_VOICES]
         return {"voices": voices + aliases}
 
@@ -84,11 +92,12 @@ def create_app(
     async def ready() -> JSONResponse:
         """Ready: the broker answers and at least one worker is connected."""
         try:
-            state = await backend.state(fresh=True)
-        except BackendError as exc:
+            voices = await backend.voices(fresh=True)
+        except TTSError as exc:
             return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
-        body = {"status": "ready" if state.workers else "no_worker", "workers": state.workers, "ready": state.ready}
-        return JSONResponse(body, status_code=200 if state.workers else 503)
+        workers = sum(voice.workers for voice in voices)
+        body = {"status": "ready" if workers else "no_worker", "workers": workers, "voices": [v.name for v in voices]}
+        return JSONResponse(body, status_code=200 if workers else 503)
 
     @app.get("/metrics", dependencies=authorized, tags=["service"])
     async def prometheus() -> Response:
@@ -103,8 +112,8 @@ def create_app(
     return app
 
 
-async def _state(backend: SpeechBackend) -> Any:
+async def _voices(backend: SpeechBackend) -> list[VoiceDescription]:
     try:
-        return await backend.state()
-    except BackendError as exc:
+        return await backend.voices()
+    except TTSError as exc:
         raise ApiError(503, f"the speech service is unavailable: {exc.message}", "unavailable") from None

@@ -23,7 +23,7 @@ def load_keys(settings: HttpSettings, environ: Mapping[str, str] | None = None) 
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ConfigError(f"http.api_keys_file {path}: {exc.strerror or exc}") from None
+            raise ConfigError(f"cannot be read: {path}: {exc.strerror or exc}", "http.api_keys_file") from None
         keys += [line.split("#", 1)[0].strip() for line in lines]
     return tuple(dict.fromkeys(key for key in keys if key))
 

@@ -1,85 +1,72 @@
 """The gateway's one door into swtts: every call into the client is made here.
 
-The routes see :class:`SpeechBackend` only: voices, readiness, and a stream of spoken audio
-with its pauses already placed. Client errors come out as :data:`BackendError` (the client's
-error class) with the broker's error code, which the routes turn into HTTP statuses. Closing a :meth:`speak`
-stream early (a client that went away) cancels the request at the broker.
+The routes see :class:`SpeechBackend` only: the workers' voices (which also say whether any
+worker is there) and a stream of spoken audio with its pauses already placed. Failures are the
+client's :class:`~swtts.client.TTSError` classes, which the routes turn into HTTP statuses.
+Closing a :meth:`SpeechBackend.speak` stream early (a client that went away) cancels the
+request at the broker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import numpy as np
 
-from swtts.client import AsyncClient, Client, TTSError
+from swtts.client import AsyncClient, AudioChunk, SynthesisOptions, VoiceDescription
 from swtts.config import Settings
 from swtts.pipeline.assembly import Assembler
 
-_PING_TTL_S = 1.0
-
-
-BackendError = TTSError
-"""A request failed; ``code`` is the broker's or client's error code (``busy``, ``unavailable``, ...)."""
-
-
-@dataclass(frozen=True)
-class BrokerState:
-    """What the broker says about its workers: counts and the voices they hold."""
-
-    workers: int
-    ready: int
-    voices: list[str]
+_VOICES_TTL_S = 1.0
+_VOICES_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
 class SpokenAudio:
-    """One chunk of speech in document order, its leading and inner pauses included."""
+    """One chunk of speech in document order: its samples with the leading and inner pauses placed.
+
+    ``chunk`` is the client's chunk as it came (index, total, text, and what later features
+    add to it), for whatever the response carries beside the audio.
+    """
 
     samples: np.ndarray  # int16 mono
-    sample_rate: int
-    index: int
-    total: int | None
-    text: str
+    chunk: AudioChunk
+
+    @property
+    def sample_rate(self) -> int:
+        return self.chunk.sample_rate
 
 
 class SpeechBackend:
-    """Speech and broker state over one broker endpoint, for one event loop."""
+    """Speech and the broker's voices over one broker endpoint, for one event loop."""
 
     def __init__(self, endpoint: str, settings: Settings) -> None:
-        self.endpoint = endpoint
         self.settings = settings
         self._client = AsyncClient(endpoint, settings)
-        self._state: BrokerState | None = None
-        self._state_at = 0.0
+        self._voices: list[VoiceDescription] | None = None
+        self._voices_at = 0.0
 
-    async def state(self, fresh: bool = False) -> BrokerState:
-        """The broker's worker counts and voices (cached for a second unless ``fresh``)."""
-        if fresh or self._state is None or time.monotonic() - self._state_at > _PING_TTL_S:
-            reply = await asyncio.to_thread(self._ping)
-            self._state = BrokerState(int(reply["workers"]), int(reply["ready"]), list(reply["voices"]))
-            self._state_at = time.monotonic()
-        return self._state
+    async def voices(self, fresh: bool = False) -> list[VoiceDescription]:
+        """The connected workers' voices, each with its worker count (kept a second unless ``fresh``).
 
-    def _ping(self) -> dict[str, Any]:
-        with Client(self.endpoint, self.settings) as client:
-            return client.ping(timeout_s=2.0)
+        An empty list means no worker is connected; a broker that does not answer raises
+        :class:`~swtts.client.UnavailableError`.
+        """
+        if fresh or self._voices is None or time.monotonic() - self._voices_at > _VOICES_TTL_S:
+            self._voices = await self._client.voices(timeout_s=_VOICES_TIMEOUT_S)
+            self._voices_at = time.monotonic()
+        return self._voices
 
-    async def speak(self, text: str, voice: str | None, length_scale: float | None) -> AsyncIterator[SpokenAudio]:
+    async def speak(self, text: str, options: SynthesisOptions) -> AsyncGenerator[SpokenAudio, None]:
         """Spoken chunks as they come; leaving early (``aclose``) cancels the request at the broker."""
-        options: dict[str, Any] = {"voice": voice}
-        if length_scale is not None:
-            options["length_scale"] = length_scale
         assembler = Assembler(self.settings.assembly)
-        stream = self._client.stream(text, **options)
+        stream = self._client.stream(text, options)
         try:
             async for chunk in stream:
-                yield SpokenAudio(assembler.add(chunk), chunk.sample_rate, chunk.index, chunk.total, chunk.text)
+                yield SpokenAudio(assembler.add(chunk), chunk)
         finally:
             with anyio.CancelScope(shield=True):  # the cancel must reach the broker even when we are cancelled
                 await stream.aclose()

@@ -70,6 +70,8 @@ FORMATS = {
 class StreamEncoder(Protocol):
     """What the speech route needs of an encoder."""
 
+    sample_rate: int  # of the int16 samples it takes
+
     def encode(self, samples: np.ndarray) -> bytes: ...
 
     def finish(self) -> bytes: ...
@@ -116,6 +118,7 @@ class FfmpegEncoder:
             stream.codec_context.bit_rate = audio_format.bit_rate
         self._stream = stream
         self._resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate)
+        self._container.start_encoding()  # codec opened and header written now, not on the first audio
         self._closed = False
 
     def encode(self, samples: np.ndarray) -> bytes:
@@ -145,6 +148,7 @@ class PcmEncoder:
     """Raw s16le mono at ``out_rate``, resampled chunk by chunk (soxr keeps its state between chunks)."""
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.sample_rate = in_rate
         self._resampler = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16") if in_rate != out_rate else None
 
     def encode(self, samples: np.ndarray) -> bytes:

@@ -9,18 +9,31 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-# broker/client error code -> (HTTP status, request parameter to blame)
-_STATUS: dict[str, tuple[int, str | None]] = {
-    "busy": (429, None),
-    "unavailable": (503, None),
-    "worker_lost": (503, None),
-    "too_long": (413, "input"),
-    "empty_text": (400, "input"),
-    "bad_utf8": (400, "input"),
-    "control_chars": (400, "input"),
-    "unknown_voice": (400, "voice"),
-    "bad_param": (400, None),
-    "timeout": (504, None),
+from swtts.client import (
+    BusyError,
+    InvalidRequestError,
+    RequestTimeoutError,
+    SynthesisFailedError,
+    TTSError,
+    UnavailableError,
+)
+from swtts.protocol import ErrorCode
+
+# what the caller can do about a failure (its class) -> HTTP status; a code may say more
+_STATUS_BY_CLASS: tuple[tuple[type[TTSError], int], ...] = (
+    (BusyError, 429),
+    (UnavailableError, 503),
+    (RequestTimeoutError, 504),
+    (InvalidRequestError, 400),
+    (SynthesisFailedError, 502),
+)
+_STATUS_BY_CODE = {ErrorCode.TOO_LONG: 413, ErrorCode.WORKER_LOST: 503}
+_PARAM_BY_CODE = {
+    ErrorCode.TOO_LONG: "input",
+    ErrorCode.EMPTY_TEXT: "input",
+    ErrorCode.BAD_UTF8: "input",
+    ErrorCode.CONTROL_CHARS: "input",
+    ErrorCode.UNKNOWN_VOICE: "voice",
 }
 _TYPES = {
     400: "invalid_request_error",
@@ -45,10 +58,12 @@ class ApiError(Exception):
         self.param = param
 
     @classmethod
-    def from_code(cls, code: str, message: str) -> ApiError:
-        """The HTTP answer to a broker/client error code."""
-        status, param = _STATUS.get(code, (500, None))
-        return cls(status, message, code, param)
+    def from_tts_error(cls, error: TTSError) -> ApiError:
+        """The HTTP answer to a failure the client raised, its code kept as OpenAI's ``code``."""
+        status = _STATUS_BY_CODE.get(error.code) or next(
+            (status for kind, status in _STATUS_BY_CLASS if isinstance(error, kind)), 500
+        )
+        return cls(status, error.message, error.code.value, _PARAM_BY_CODE.get(error.code))
 
     def body(self) -> dict[str, Any]:
         kind = _TYPES.get(self.status, "server_error")

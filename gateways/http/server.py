@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from swtts.config import ConfigError, Settings
+from swtts.config import Settings
 from swtts.gateways.http.app import create_app
 from swtts.gateways.http.auth import check_bind, load_keys
 from swtts.gateways.http.backend import SpeechBackend
@@ -23,15 +23,14 @@ _SHUTDOWN_S = 2  # on shutdown, streams still running after this are cancelled (
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) into its parts, or a clear :class:`ConfigError`."""
-    host, sep, port = bind.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"HTTP bind address must be HOST:PORT, got {bind!r}")
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; checked by the ``http.bind`` setting) into its parts."""
+    host, _, port = bind.rpartition(":")
     return host.strip("[]"), int(port)
 
 
-def _server(settings: Settings, endpoint: str, bind: str, registries: Sequence[CollectorRegistry]) -> uvicorn.Server:
-    host, port = parse_bind(bind)
+def _server(settings: Settings, endpoint: str, registries: Sequence[CollectorRegistry]) -> uvicorn.Server:
+    """Uvicorn serving the app at ``[http] bind`` for the broker at ``endpoint``; refuses an open bind without keys."""
+    host, port = parse_bind(settings.http.bind)
     keys = load_keys(settings.http)
     check_bind(host, port, keys)
     app = create_app(settings, SpeechBackend(endpoint, settings), keys, registries)
@@ -50,11 +49,9 @@ def _server(settings: Settings, endpoint: str, bind: str, registries: Sequence[C
 class HttpThread:
     """The gateway on a thread of its own, with its own event loop and client (``serve --http``)."""
 
-    def __init__(
-        self, settings: Settings, endpoint: str, bind: str, registries: Sequence[CollectorRegistry] = ()
-    ) -> None:
-        self.bind = bind
-        self.server = _server(settings, endpoint, bind, registries)
+    def __init__(self, settings: Settings, endpoint: str, registries: Sequence[CollectorRegistry] = ()) -> None:
+        self.bind = settings.http.bind
+        self.server = _server(settings, endpoint, registries)
         self._thread = threading.Thread(target=self._run, name="http-gateway", daemon=True)
 
     def _run(self) -> None:
@@ -77,9 +74,9 @@ class HttpThread:
         self._thread.join(timeout=10)
 
 
-def run_gateway(settings: Settings, endpoint: str, bind: str) -> None:
+def run_gateway(settings: Settings, endpoint: str) -> None:
     """Serve in this process until SIGINT/SIGTERM (``swtts http``)."""
-    server = _server(settings, endpoint, bind, ())
+    server = _server(settings, endpoint, ())
     server.run()
     if not server.started:
-        raise OSError(f"cannot serve HTTP on {bind} (address in use or not available)")
+        raise OSError(f"cannot serve HTTP on {settings.http.bind} (address in use or not available)")

@@ -4,12 +4,13 @@ The response starts when the first chunk of audio is ready, so a broker error (b
 voice, no worker) is still a proper status; after that the audio streams chunk by chunk
 through the format's encoder. A client that leaves mid-stream cancels the request at the
 broker. With ``stream_format: sse`` each piece of audio is a ``speech.audio.delta`` event
-(base64), which also names the chunk it came from (room for word timings later), and the
-stream ends with ``speech.audio.done``.
+(base64); a chunk's first delta also carries what the client knows of that chunk (see
+:func:`chunk_fields`), and the stream ends with ``speech.audio.done``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -24,13 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from swtts.client import AudioChunk, SynthesisOptions, TTSError, VoiceDescription
 from swtts.config import Settings
-from swtts.gateways.http.backend import BackendError, SpeechBackend, SpokenAudio
-from swtts.gateways.http.encoders import FORMATS, encoder_for
+from swtts.gateways.http.backend import SpeechBackend, SpokenAudio
+from swtts.gateways.http.encoders import FORMATS, StreamEncoder, encoder_for
 from swtts.gateways.http.errors import ApiError
 from swtts.gateways.http.limits import StreamSlots
 from swtts.gateways.http.metrics import HttpMetrics
-from swtts.gateways.http.voices import OPENAI_MODELS, resolve_voice
+from swtts.gateways.http.voices import OPENAI_MODELS, broker_voice, known_rate
 
 LOGGER = logging.getLogger(__name__)
 _SLICE_S = 0.5  # seconds of audio encoded per step
@@ -68,6 +70,7 @@ class SpeechService:
         self.metrics = metrics
         self.slots = StreamSlots(settings.http.max_streams)
         self.models = frozenset(OPENAI_MODELS) | frozenset(settings.http.models)
+        self.voice_map = settings.http.voice_map
 
     async def create(self, request: SpeechRequest) -> StreamingResponse:
         started = time.perf_counter()
@@ -84,20 +87,22 @@ class SpeechService:
             raise ApiError(413, f"input is {len(text)} characters; the limit is {limit}", "too_long", "input")
         if not text.strip():
             raise ApiError(400, "input is empty", "empty_text", "input")
-        voice = await self._voice(request.voice if isinstance(request.voice, str) else request.voice.id)
+        voices = await self._voices()
+        voice = broker_voice(request.voice if isinstance(request.voice, str) else request.voice.id, self.voice_map)
+        audio_format = FORMATS[request.response_format]
         self.slots.take()
-        audio = self.backend.speak(text, voice, self._length_scale(request.speed))
+        options = SynthesisOptions(voice=voice, length_scale=self._length_scale(request.speed))
+        audio = self.backend.speak(text, options)
         try:
-            first = await _first(audio)
+            first, encoder = await _start(audio, audio_format.name, known_rate(voice, voices))
         except BaseException:
             self.slots.release()
             with anyio.CancelScope(shield=True):
-                await audio.aclose()  # type: ignore[attr-defined]
+                await audio.aclose()
             raise
         self.metrics.first_audio.labels(request.response_format).observe(time.perf_counter() - started)
         self.metrics.streams.inc()
-        audio_format = FORMATS[request.response_format]
-        encoded = self._encoded(first, audio, audio_format.name)
+        encoded = self._encoded(encoder, first, audio, audio_format.name)
         if request.stream_format == "sse":
             body, media_type = _sse(encoded), "text/event-stream"
         else:
@@ -108,7 +113,7 @@ class SpeechService:
 
         async def close(completed: bool) -> None:
             await encoded.aclose()
-            await audio.aclose()  # type: ignore[attr-defined]  # cancels the request at the broker if unfinished
+            await audio.aclose()  # cancels the request at the broker if unfinished
             if not completed:
                 self.metrics.disconnects.inc()
             self.metrics.streams.dec()
@@ -116,38 +121,34 @@ class SpeechService:
 
         return SpeechResponse(body, close, media_type=media_type, headers=headers)
 
-    async def _voice(self, requested: str) -> str | None:
-        """The voice to ask the broker for; 503 when no worker is there, 400 for an unknown voice."""
+    async def _voices(self) -> list[VoiceDescription]:
+        """The workers' voices; 503 when no worker is connected (the broker would queue the request)."""
         try:
-            state = await self.backend.state()
-            if not state.workers:
-                state = await self.backend.state(fresh=True)
-        except BackendError as exc:
+            voices = await self.backend.voices() or await self.backend.voices(fresh=True)
+        except TTSError as exc:
             raise ApiError(503, f"the speech service is unavailable: {exc.message}", "unavailable") from None
-        if not state.workers:
+        if not voices:
             raise ApiError(503, "no speech worker is connected; retry shortly", "unavailable")
-        try:
-            return resolve_voice(requested, state.voices, self.settings.http.voice_map)
-        except LookupError as exc:
-            raise ApiError(400, str(exc), "unknown_voice", "voice") from None
+        return voices
 
     def _length_scale(self, speed: float) -> float | None:
-        """None at speed 1 (the configured or voice's own pace); else that pace divided by speed."""
+        """None at speed 1 (the configured or voice's own pace); else that pace divided by speed.
+
+        A pace left to the voice counts as 1.0, Piper's usual length_scale.
+        """
         if speed == 1.0:
             return None
-        configured = self.settings.synthesis.length_scale
-        return (configured if configured > 0 else 1.0) / speed
+        return (self.settings.synthesis.length_scale or 1.0) / speed
 
     async def _encoded(
-        self, first: SpokenAudio, rest: AsyncIterator[SpokenAudio], name: str
-    ) -> AsyncGenerator[tuple[bytes, SpokenAudio | None], None]:
+        self, encoder: StreamEncoder, first: SpokenAudio, rest: AsyncIterator[SpokenAudio], name: str
+    ) -> AsyncGenerator[tuple[bytes, AudioChunk | None], None]:
         """Encoded bytes slice by slice, each chunk named on its first slice; then the encoder's tail.
 
         A chunk is encoded in slices so its first bytes leave after one slice's encoding, not the
         whole chunk's (a long chunk in MP3 is tens of milliseconds); the stream's very first
         slice is shorter still, as an encoder's first call is its slowest.
         """
-        encoder = encoder_for(name, first.sample_rate)
         chunk: SpokenAudio | None = first
         slice_s = _FIRST_SLICE_S
         while chunk is not None:
@@ -155,7 +156,7 @@ class SpeechService:
             while start == 0 or start < chunk.samples.size:
                 end = start + max(1, int(chunk.sample_rate * slice_s))
                 data = await self._encode(encoder.encode, chunk.samples[start:end], name, slice_s == _FIRST_SLICE_S)
-                yield data, chunk if start == 0 else None
+                yield data, chunk.chunk if start == 0 else None
                 start, slice_s = end, _SLICE_S
             self.metrics.audio_seconds.labels(name).inc(chunk.samples.size / chunk.sample_rate)
             chunk = await anext(rest, None)
@@ -171,31 +172,59 @@ class SpeechService:
         return data
 
 
-async def _audio(encoded: AsyncIterator[tuple[bytes, SpokenAudio | None]]) -> AsyncIterator[bytes]:
+async def _audio(encoded: AsyncIterator[tuple[bytes, AudioChunk | None]]) -> AsyncIterator[bytes]:
     async for data, _chunk in encoded:
         if data:
             yield data
 
 
-async def _sse(encoded: AsyncIterator[tuple[bytes, SpokenAudio | None]]) -> AsyncIterator[bytes]:
-    """Deltas name their chunk (index, total, text); a failure mid-stream is an ``error`` event."""
+def chunk_fields(chunk: AudioChunk) -> dict[str, Any]:
+    """What an SSE delta says of the chunk whose audio it starts: its place in the document and its text.
+
+    Everything the client learns per chunk and a listener may follow along with belongs here
+    (word timings, once chunks carry them, go beside the text).
+    """
+    return {"index": chunk.index, "total": chunk.total, "text": chunk.text}
+
+
+async def _sse(encoded: AsyncIterator[tuple[bytes, AudioChunk | None]]) -> AsyncIterator[bytes]:
+    """Base64 deltas, a chunk's first one with :func:`chunk_fields`; a failure mid-stream is an ``error`` event."""
     try:
         async for data, chunk in encoded:
-            extra = {"index": chunk.index, "total": chunk.total, "text": chunk.text} if chunk else {}
+            extra = chunk_fields(chunk) if chunk else {}
             if data or chunk:
                 yield sse_event("speech.audio.delta", audio=base64.b64encode(data).decode("ascii"), **extra)
-    except BackendError as exc:
-        yield sse_event("error", error=ApiError.from_code(exc.code, exc.message).body()["error"])
+    except TTSError as exc:
+        yield sse_event("error", error=ApiError.from_tts_error(exc).body()["error"])
         return
     yield sse_event("speech.audio.done")
+
+
+async def _start(audio: AsyncIterator[SpokenAudio], name: str, rate: int | None) -> tuple[SpokenAudio, StreamEncoder]:
+    """The first chunk and an encoder for it, or the broker's error as an HTTP answer.
+
+    When the voice's sample rate is known the encoder is opened on a thread while the first
+    chunk is synthesized (FLAC's takes milliseconds), so the first bytes wait only for encoding.
+    """
+    opening = asyncio.ensure_future(asyncio.to_thread(encoder_for, name, rate)) if rate else None
+    try:
+        first = await _first(audio)
+    except BaseException:
+        if opening is not None:
+            opening.cancel()  # its thread ends on its own
+        raise
+    encoder = await opening if opening is not None else None
+    if encoder is None or encoder.sample_rate != first.sample_rate:
+        encoder = encoder_for(name, first.sample_rate)
+    return first, encoder
 
 
 async def _first(audio: AsyncIterator[SpokenAudio]) -> SpokenAudio:
     """The first chunk, or the broker's error as an HTTP answer."""
     try:
         first = await anext(audio, None)
-    except BackendError as exc:
-        raise ApiError.from_code(exc.code, exc.message) from None
+    except TTSError as exc:
+        raise ApiError.from_tts_error(exc) from None
     if first is None:
         raise ApiError(500, "the broker returned no audio", "no_audio")
     return first

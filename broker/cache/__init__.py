@@ -1,0 +1,23 @@
+"""The broker's audio cache: the SQLite store (:mod:`store`), the PCM codec (:mod:`codec`) and keys (:mod:`keys`).
+
+Only the broker uses it (and ``swtts cache`` on the local directory).
+"""
+
+from swtts.broker.cache.codec import DEFAULT_CODEC, DEFAULT_LEVEL, Codec, CodecError, decode_pcm, encode_pcm
+from swtts.broker.cache.keys import CACHE_FORMAT_VERSION, cache_key
+from swtts.broker.cache.store import AudioCache, CachedAudio
+from swtts.protocol import CacheStats
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "DEFAULT_CODEC",
+    "DEFAULT_LEVEL",
+    "AudioCache",
+    "CacheStats",
+    "CachedAudio",
+    "Codec",
+    "CodecError",
+    "cache_key",
+    "decode_pcm",
+    "encode_pcm",
+]

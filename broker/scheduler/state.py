@@ -1,0 +1,174 @@
+"""What the scheduler knows: requests and their chunks, workers, and the outbox of messages to send.
+
+Plain data shared by the scheduler's parts (admission, dispatch, collector, status); the
+rules live in those modules, not here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from swtts.broker.cache import AudioCache
+from swtts.broker.metrics import Metrics
+from swtts.config import Settings
+from swtts.pipeline.chunker import Chunk
+from swtts.protocol import Message, Ready, SynthesisParams, VoiceDescription, WorkerState, WorkerStatus
+
+Outbox = list[tuple[bytes, list[bytes]]]
+
+
+@dataclass
+class ChunkResult:
+    """A finished chunk waiting for its turn in document order."""
+
+    pcm: bytes
+    sample_rate: int
+    sentence_samples: tuple[int, ...]
+    phonemes: str
+    synth_ms: float
+    queued_ms: float
+    worker: str
+    cached: bool
+    arrived: float = 0.0
+
+
+@dataclass
+class Job:
+    """One chunk of a request and its trip through the queue."""
+
+    chunk: Chunk
+    cache_key: str | None
+    enqueued: float
+    attempts: int = 0
+    dispatched: float = 0.0
+
+
+@dataclass
+class Request:
+    """A producer's document (possibly still streaming in) and its ordered collector.
+
+    ``voice`` is the voice it is spoken with; while no worker was there to resolve it, it is
+    None and ``voice_query`` holds what the producer asked for (a name or a language).
+    """
+
+    id: str
+    client: bytes
+    voice: str | None
+    params: SynthesisParams
+    use_cache: bool
+    max_chunk_chars: int
+    first_chunk_chars: int
+    created: float
+    deadline: float
+    voice_query: str | None = None
+    jobs: list[Job] = field(default_factory=list)
+    pending: deque[int] = field(default_factory=deque)
+    in_flight: set[int] = field(default_factory=set)
+    results: dict[int, ChunkResult] = field(default_factory=dict)
+    next_emit: int = 0
+    parts: int = 0
+    text_chars: int = 0
+    closed: bool = False
+    first_audio: float | None = None
+    last_dispatch: float = float("-inf")
+    doc_key: str | None = None
+    doc_hit: bool = False
+    workers_used: set[str] = field(default_factory=set)
+    lead_host: str | None = None
+    cached_chunks: int = 0
+    synth_ms: float = 0.0
+    queued_ms: float = 0.0
+    audio_samples: int = 0
+
+
+@dataclass
+class Worker:
+    """A connected worker as the broker sees it: its READY, its slots, its tally."""
+
+    identity: bytes
+    ready: Ready
+    expires: float
+    connected: float
+    in_flight: set[tuple[str, int]] = field(default_factory=set)
+    last_used: float = 0.0
+    chunks_done: int = 0
+    solo_chunks: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def voice(self) -> str:
+        return self.ready.voice.name
+
+    @property
+    def description(self) -> VoiceDescription:
+        return self.ready.voice
+
+    @property
+    def label(self) -> str:
+        return self.ready.label
+
+    @property
+    def host(self) -> str:
+        return self.ready.host
+
+    @property
+    def capacity(self) -> int:
+        return self.ready.capacity
+
+    @property
+    def has_room(self) -> bool:
+        return len(self.in_flight) < self.capacity
+
+    def status(self, now: float, state: WorkerState | None = None) -> WorkerStatus:
+        return WorkerStatus(
+            worker=self.label,
+            voice=self.voice,
+            device=self.ready.device,
+            state=state or (WorkerState.BUSY if self.in_flight else WorkerState.READY),
+            in_flight=len(self.in_flight),
+            capacity=self.capacity,
+            chunks_done=self.chunks_done,
+            solo_chunks=self.solo_chunks,
+            connected_s=round(now - self.connected, 1),
+            batch_sizes={str(size): count for size, count in sorted(self.batch_sizes.items())},
+        )
+
+
+@dataclass
+class DeadWorker:
+    """A worker that died, kept for a while so ``status`` can show it."""
+
+    status: WorkerStatus
+    died_at: float
+
+
+@dataclass
+class State:
+    """Everything the scheduler's parts share."""
+
+    settings: Settings
+    cache: AudioCache | None
+    metrics: Metrics
+    clock: Callable[[], float] = time.monotonic
+    requests: dict[str, Request] = field(default_factory=dict)
+    workers: dict[bytes, Worker] = field(default_factory=dict)  # in the order they first said READY
+    outbox: Outbox = field(default_factory=list)
+    audio_seconds_total: float = 0.0
+
+    def send(self, peer: bytes, message: Message) -> None:
+        self.outbox.append((peer, message.encode()))
+
+    def voices(self) -> dict[str, VoiceDescription]:
+        """Each voice of the connected workers, in the order its first worker connected, with its worker count."""
+        counts = Counter(worker.voice for worker in self.workers.values())
+        first: dict[str, VoiceDescription] = {}
+        for worker in self.workers.values():
+            first.setdefault(worker.voice, worker.description)
+        return {name: replace(voice, workers=counts[name]) for name, voice in first.items()}
+
+    def worker_with(self, voice: str | None) -> Worker | None:
+        """The longest-connected worker holding ``voice``."""
+        return next((worker for worker in self.workers.values() if worker.voice == voice), None)
