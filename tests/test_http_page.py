@@ -119,3 +119,20 @@ def test_an_article_plays_while_it_streams_and_stop_cancels_it(page: Any, page_s
     while metric(page_server.url, "swtts_requests_total", outcome="cancelled") != cancelled + 1:
         assert time.monotonic() < deadline, "the article was not cancelled at the broker"
         time.sleep(0.1)
+
+
+def test_the_api_docs_render_without_leaving_the_server(page: Any, page_server: HttpProcess) -> None:
+    outside: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(page_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.goto(page_server.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=60_000)  # Swagger UI drew the operations
+    assert "/v1/audio/speech" in page.content()
+    assert not outside

@@ -1,7 +1,7 @@
 """The ASGI application: OpenAI's speech routes, voices and models, health, metrics and the page.
 
-The API's docs (Swagger UI at /docs, ReDoc at /redoc) load their scripts from this server, not
-from a CDN, so they work offline; /openapi.json is the spec.
+The API's docs (Swagger UI at /docs) load their scripts from this server, not from a CDN, so
+they work offline; /openapi.json is the spec. ReDoc is not served: it fetches its logo from afar.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def create_app(
     metrics = HttpMetrics()
     speech = SpeechService(backend, settings, metrics)
     app = FastAPIOffline(
+        redoc_url=None,
         title="swtts speech API",
         description="OpenAI-compatible text to speech over the swtts broker and its Piper workers.",
         version="1",
