@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.report import machine_line, replace_section
-from swtts.client import AudioChunk, Client
+from swtts.client import AudioChunk, Client, SynthesisOptions
 from swtts.gateways.http.encoders import FORMATS, encoder_for
 from swtts.pipeline.assembly import assemble
 
@@ -66,7 +66,7 @@ def start_server(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], s
     while time.monotonic() < deadline:
         try:
             ready = httpx.get(f"{url}/ready", timeout=2).json()
-            if ready.get("ready", 0) >= workers:
+            if ready.get("workers", 0) >= workers:
                 return process, endpoint, url
         except httpx.TransportError:
             pass
@@ -80,7 +80,7 @@ def via_client(client: Client, text: str, speed_factor: float) -> tuple[float, f
     started = time.perf_counter()
     first = 0.0
     chunks: list[AudioChunk] = []
-    for chunk in client.stream(text, length_scale=1 / speed_factor):
+    for chunk in client.stream(text, SynthesisOptions(length_scale=1 / speed_factor)):
         first = first or time.perf_counter() - started
         chunks.append(chunk)
     return first, time.perf_counter() - started, chunks
