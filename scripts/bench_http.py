@@ -9,7 +9,8 @@ Starts ``swtts serve --http`` (two workers, a private cache) and measures, as me
   misses the cache and every figure is real synthesis;
 * the same short reply once cached: the gateway's own overhead, client vs HTTP;
 * each encoder's cost per second of audio, on the article's audio in this process, against
-  the synthesis time per second of audio measured above;
+  the synthesis time per second of audio measured above, and what a stream's first bytes wait
+  for: opening the encoder and encoding the first 0.1 s slice;
 * throughput with N concurrent HTTP clients (a paragraph each, mp3): seconds of audio per
   second of wall time, and the median time to first byte.
 
@@ -148,14 +149,26 @@ def cached_table(client: Client, http: httpx.Client, url: str, rounds: int) -> s
 
 
 def encoder_table(audio: np.ndarray, rate: int, synth_per_audio_s: float) -> str:
-    """Each encoder over the article's audio in 10 s pieces: ms of CPU per second of audio."""
+    """Each encoder over the article's audio in 10 s pieces: ms of CPU per second of audio.
+
+    Also what a stream's first bytes wait for: opening the encoder (done while the first chunk
+    is synthesized when the voice's sample rate is known) and encoding the first 0.1 s slice.
+    """
     seconds = audio.size / rate
     lines = [
-        "| format | encoder | ms per s of audio | share of synthesis time | bytes per s of audio |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| format | encoder | ms per s of audio | share of synthesis time | bytes per s of audio "
+        "| open (ms) | first 0.1 s (ms) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, audio_format in FORMATS.items():
-        costs, size = [], 0
+        costs, opens, firsts, size = [], [], [], 0
+        for _ in range(5):
+            started = time.perf_counter()
+            encoder = encoder_for(name, rate)
+            opened = time.perf_counter()
+            encoder.encode(audio[: rate // 10])
+            opens.append(opened - started)
+            firsts.append(time.perf_counter() - opened)
         for _ in range(3):
             encoder = encoder_for(name, rate)
             started = time.process_time()
@@ -165,7 +178,10 @@ def encoder_table(audio: np.ndarray, rate: int, synth_per_audio_s: float) -> str
         how = f"PyAV {audio_format.codec} in {audio_format.container}" if audio_format.container else "soxr to 24 kHz"
         cost = statistics.median(costs)
         share = cost / synth_per_audio_s if synth_per_audio_s else 0.0
-        lines.append(f"| {name} | {how} | {cost * 1000:.2f} | {share:.2%} | {size / seconds:,.0f} |")
+        lines.append(
+            f"| {name} | {how} | {cost * 1000:.2f} | {share:.2%} | {size / seconds:,.0f} "
+            f"| {median_ms(opens)} | {median_ms(firsts)} |"
+        )
     return "\n".join(lines)
 
 
