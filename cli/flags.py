@@ -35,6 +35,7 @@ SETTING_FLAGS = {  # flag -> the config key it overrides
     "--volume": "synthesis.volume",
     "--metrics-port": "metrics.port",
     "--uri": "wyoming.uri",
+    "--http": "http.bind",
 }
 
 

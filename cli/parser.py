@@ -29,4 +29,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             settings = override_from_flag(settings, flag, key, text)
     if getattr(args, "metrics_port", None) is not None:
         settings = settings.override(metrics__enabled=True)
+    if getattr(args, "http", None) is not None:
+        settings = settings.override(http__enabled=True)
     return settings

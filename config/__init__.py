@@ -22,6 +22,7 @@ from typing import Any, ClassVar, get_type_hints
 
 from swtts.config.rules import (
     ENDPOINT,
+    HOST_PORT,
     PORT,
     POSITIVE,
     VOICE_OWN,
@@ -39,6 +40,7 @@ __all__ = [
     "CacheSettings",
     "ChunkerSettings",
     "ConfigError",
+    "HttpSettings",
     "MetricsSettings",
     "NormalizeSettings",
     "SecuritySettings",
@@ -214,6 +216,20 @@ class WyomingSettings(Section):
 
 
 @dataclass(frozen=True)
+class HttpSettings(Section):
+    section: ClassVar[str] = "http"
+
+    enabled: bool = setting(False)
+    bind: str = setting("127.0.0.1:8000", **HOST_PORT)
+    api_keys_file: str = setting("")
+    max_input_chars: int = setting(1_000_000, low=1)
+    max_body_bytes: int = setting(16_000_000, low=1)
+    max_streams: int = setting(8, low=1)
+    models: list[str] = setting([])
+    voice_map: dict[str, str] = setting({})
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
@@ -226,6 +242,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def override(self, **changes: Any) -> Settings:
         """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped.
@@ -277,8 +294,10 @@ def dump_settings(settings: Settings) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
+    if isinstance(value, str | list):
         return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 

@@ -1,1 +1,1 @@
-"""Servers that let other ecosystems' clients speak through swtts, each a thin layer over the async client."""
+"""Gateways: servers that speak other ecosystems' protocols (Wyoming, OpenAI's HTTP speech API) over the async client."""

@@ -62,7 +62,8 @@ class EmbeddedService:
             check_voice(self.settings.voice.model or None)
         self._dir = Path(tempfile.mkdtemp(prefix="swtts-embedded-"))
         self.endpoint = self.bind or f"ipc://{self._dir}/broker.sock"
-        self.config_file.write_text(dump_settings(self.settings))
+        # its own gateways stay off: a user config that serves HTTP must not make every `say` serve it too
+        self.config_file.write_text(dump_settings(self.settings.override(http__enabled=False)))
         command = [
             sys.executable,
             "-P",

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from swtts.broker.broker import Broker
 from swtts.broker.security import check_local_worker_key
@@ -127,6 +127,7 @@ class Supervisor:
             check_local_worker_key(settings.security)
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
+        self.gateway = self._http_gateway()
         warn_if_oversubscribed(self.count, settings.voice.device)
         self.wyoming = _wyoming_thread(settings, self.endpoint, wyoming_uri) if wyoming_uri is not None else None
         self.threads = threads_per_worker(settings, self.count)
@@ -142,15 +143,26 @@ class Supervisor:
         self._voice_errors: dict[int, _VoiceError] = {}
         self.failure = ""
 
+    def _http_gateway(self) -> Any:
+        """The HTTP speech API (``serve --http``, ``[http] enabled``): a thread of this process, a client of this broker."""
+        if not self.settings.http.enabled:
+            return None
+        from swtts.gateways.http import HttpThread
+
+        return HttpThread(self.settings, self.endpoint, [self.broker.metrics.registry])
+
     def run(self) -> None:
         """Serve until stopped (signal, parent gone); then drain and stop the workers.
 
         The broker runs on this (the calling) thread, which owns its socket and cache; a
-        watcher thread starts and restarts the worker processes; with ``wyoming_uri`` a Wyoming
-        server runs on a thread of its own, reaching the broker through its own client.
+        watcher thread starts and restarts the worker processes; the HTTP gateway (``[http]
+        enabled``) and, with ``wyoming_uri``, a Wyoming server each run on a thread of their
+        own, reaching the broker through their own client.
         """
         watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
         try:
+            if self.gateway is not None:
+                self.gateway.start()
             if self.wyoming is not None:
                 self.wyoming.start()
             self.processes = [self._spawn(position) for position in range(self.count)]
@@ -160,6 +172,8 @@ class Supervisor:
         finally:
             if self.wyoming is not None:
                 self.wyoming.stop()
+            if self.gateway is not None:
+                self.gateway.stop()
             self.stop_event.set()
             if watcher.ident is not None:
                 watcher.join(timeout=5)

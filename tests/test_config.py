@@ -276,6 +276,19 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("wyoming.write_buffer_bytes", "0", "must be at least 1"),
     ("wyoming.voices_max_age_s", "-1", "must be at least 0, got -1"),
     ("wyoming.voices_max_age_s", "nan", "must be a finite number"),
+    ("http.enabled", '"yes"', "must be true or false"),
+    ("http.bind", '"8000"', "must be HOST:PORT (port 1-65535; [ADDRESS]:PORT for IPv6), got '8000'"),
+    ("http.bind", '":8000"', "must be HOST:PORT"),
+    ("http.bind", '"localhost:0"', "must be HOST:PORT"),
+    ("http.bind", '"localhost:http"', "must be HOST:PORT"),
+    ("http.api_keys_file", "1", "must be a string"),
+    ("http.max_input_chars", "0", "must be at least 1"),
+    ("http.max_body_bytes", "0", "must be at least 1"),
+    ("http.max_streams", "0", "must be at least 1"),
+    ("http.models", '"piper"', "must be a list of strings, got 'piper'"),
+    ("http.models", '["piper", 2]', "must be a list of strings, got ['piper', 2]"),
+    ("http.voice_map", "{ alloy = 3 }", "must be a table of strings, got {'alloy': 3}"),
+    ("http.voice_map", '["fr_FR"]', "must be a table of strings"),
 ]
 
 
@@ -326,6 +339,9 @@ def test_every_key_has_a_bad_value_in_the_table() -> None:
         ({"wyoming__uri": "unix:///run/swtts.sock"}, ("wyoming", "uri", "unix:///run/swtts.sock")),
         ({"wyoming__uri": "tcp://[::1]:10200"}, ("wyoming", "uri", "tcp://[::1]:10200")),
         ({"wyoming__voices_max_age_s": 0}, ("wyoming", "voices_max_age_s", 0.0)),
+        ({"http__bind": "[::1]:8000"}, ("http", "bind", "[::1]:8000")),
+        ({"http__models": ["piper"]}, ("http", "models", ["piper"])),
+        ({"http__voice_map": {"nova": "fr_FR"}}, ("http", "voice_map", {"nova": "fr_FR"})),
     ],
 )
 def test_good_values_are_accepted(changes: dict[str, Any], expected: tuple[str, str, Any]) -> None:
@@ -404,10 +420,23 @@ def test_user_file_overrides_and_unknown_keys_fail(tmp_path: Path) -> None:
 
 def test_override_and_dump_round_trip(tmp_path: Path) -> None:
     settings = load_settings().override(
-        service__workers=3, voice__device="cuda:0", synthesis__noise_w=0.5, cache__ttl_s=math.inf
+        service__workers=3,
+        voice__device="cuda:0",
+        synthesis__noise_w=0.5,
+        cache__ttl_s=math.inf,
+        http__models=["piper", 'say "hi"'],
+        http__voice_map={"nova": "fr_FR", "my voice": "de"},
     )
     assert settings.service.workers == 3 and settings.voice.device == "cuda:0"
     path = tmp_path / "dump.toml"
     path.write_text(dump_settings(settings))
     assert load_settings(path) == settings
     assert 'length_scale = "voice"' in path.read_text() and 'threads = "auto"' in path.read_text()
+
+
+def test_list_and_table_keys_read_from_a_file_and_are_not_shared(tmp_path: Path) -> None:
+    path = tmp_path / "http.toml"
+    path.write_text('[http]\nmodels = ["piper"]\n[http.voice_map]\nalloy = "fr_FR"\n')
+    settings = load_settings(path)
+    assert settings.http.models == ["piper"] and settings.http.voice_map == {"alloy": "fr_FR"}
+    assert Settings().http.models == [] and Settings().http.models is not Settings().http.models

@@ -30,6 +30,7 @@ def register(commands: Subcommands) -> None:
         help="also serve Wyoming TTS (Home Assistant) on tcp://HOST:PORT or unix://PATH "
         "[config: wyoming.uri when no URI is given]",
     )
+    add_setting(serve, "--http", "also serve the OpenAI-compatible speech API and its page here", "HOST:PORT")
     serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--error-file", help=argparse.SUPPRESS)
     serve.set_defaults(handler=run)
@@ -51,5 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signum, lambda *_: supervisor.stop())
     if args.parent_pid is None:
         print(f"swtts: serving on {supervisor.endpoint} with {supervisor.count} local worker(s)", file=sys.stderr)
+        if supervisor.gateway is not None:
+            print(f"swtts: speech API and page on http://{settings.http.bind}/", file=sys.stderr)
     supervisor.run()
     return 0
