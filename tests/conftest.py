@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from swtts.config import Settings, load_settings
 from swtts.service import EmbeddedService
 
-REPO = Path(__file__).resolve().parent.parent
-ARTICLE = (REPO / "samples" / "article.txt").read_text(encoding="utf-8")
-_STRIP_PHONEMES = re.compile(r"[ˈˌː.,;:!?¡¿—–\-…\"'«»()\[\]{}\s]")
-
-
-def phoneme_words(phonemes: str) -> str:
-    """Phonemes without stress, length, punctuation or spacing: what was said, not how."""
-    return _STRIP_PHONEMES.sub("", phonemes)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Shared helpers live in tests.helpers; these names stay importable from here for tests written before it.
+from tests.helpers import ARTICLE, REPO, free_port, phoneme_words  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ def assert_valid_chunks(text: str, chunks: list[Chunk], max_chars: int, start_in
         assert len(chunk.text) <= max_chars
         assert re.search(r"\n[^\S\n]*\n", chunk.text) is None, "two paragraphs joined"
     assert chunks[0].paragraph_start is False
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert before.end <= after.start
         gap = text[before.end : after.start]
         assert gap.strip() == ""

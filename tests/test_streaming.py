@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -39,7 +38,7 @@ from swtts.protocol import (
     decode,
 )
 from swtts.service import EmbeddedService
-from tests.conftest import ARTICLE, REPO
+from tests.helpers import ARTICLE, REPO, swtts_command, wait_for
 
 e2e = pytest.mark.e2e
 FAST = SynthesisOptions(length_scale=0.3, noise_scale=0.0, noise_w=0.0)
@@ -76,14 +75,13 @@ def live_chunks_done(status: StatusReply) -> int:
 
 
 def wait_for_idle(client: Client) -> StatusReply:
-    """The broker's status once no request is open and no worker is busy (bounded: a bug fails, never hangs)."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
+    """The broker's status once no request is open and no worker is busy."""
+
+    def idle() -> StatusReply | None:
         status = client.status()
-        busy = any(w.in_flight for w in live(status))
-        if (status.queue.requests == 0 and not busy) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+        return status if status.queue.requests == 0 and not any(w.in_flight for w in live(status)) else None
+
+    return wait_for(idle, WAIT_S, "the broker to go idle")
 
 
 # ----- unit: AsyncClient against a fake broker ---------------------------------------------
@@ -502,10 +500,6 @@ def test_chunk_timings_add_up_and_first_audio_does_not_wait_for_the_document(
     assert timings["first_audio_ms"] < timings["total_ms"] / 3
 
 
-def _swtts(*args: str) -> list[str]:
-    return [sys.executable, "-P", "-m", "swtts", *args]
-
-
 @e2e
 def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     service: EmbeddedService, settings: Settings, tmp_path: Path
@@ -527,7 +521,7 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     ]
     split = text.index("The audio") + 3
     process = subprocess.Popen(
-        _swtts("say", "--stream", "-o", "-", "--file", "-", *common),
+        swtts_command("say", "--stream", "-o", "-", "--file", "-", *common),
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -560,7 +554,7 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     (tmp_path / "text.txt").write_text(text)
     for extra, out in (([], reference), (["--stream"], streamed)):
         done = subprocess.run(
-            _swtts("say", *extra, "--file", str(tmp_path / "text.txt"), "-o", str(out), *common),
+            swtts_command("say", *extra, "--file", str(tmp_path / "text.txt"), "-o", str(out), *common),
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,27 +15,18 @@ from swtts.config import Settings
 from swtts.service import EmbeddedService, Supervisor
 from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE
 from tests.broken_voices import BROKEN_VOICES, REJECTED_BY_ONNXRUNTIME, write_rejected_voice
-from tests.conftest import REPO, free_port
+from tests.helpers import cache_config, run_swtts, tcp_endpoint
 
 TIMEOUT_S = 120  # a generous bound for a loaded machine; a restart loop never ends within it
 
 
 def swtts(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "swtts", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_swtts(*args, "--config", str(config), timeout=TIMEOUT_S)
 
 
 @pytest.fixture
 def config(tmp_path: Path, settings: Settings) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
-    return path
+    return cache_config(tmp_path / "config.toml", settings)
 
 
 def assert_one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -83,7 +73,7 @@ def test_serve_with_a_voice_onnxruntime_rejects_exits_instead_of_restarting(
     workers: str, tmp_path: Path, config: Path
 ) -> None:
     model = write_rejected_voice(tmp_path / "voice")
-    bind = f"tcp://127.0.0.1:{free_port()}"
+    bind = tcp_endpoint()
     done = swtts("serve", "--voice", str(model), "--workers", workers, "--bind", bind, config=config)
     assert_one_line(done, f"voice model {model}: {REJECTED_BY_ONNXRUNTIME}")
 
@@ -92,7 +82,7 @@ def test_serve_with_a_voice_onnxruntime_rejects_exits_instead_of_restarting(
 def test_serve_refuses_a_broken_voice_before_starting_workers(tmp_path: Path, config: Path) -> None:
     write, _, words = BROKEN_VOICES["text file"]
     model = write(tmp_path / "voice")
-    bind = f"tcp://127.0.0.1:{free_port()}"
+    bind = tcp_endpoint()
     done = swtts("serve", "--voice", str(model), "--workers", "1", "--bind", bind, config=config)
     assert_one_line(done, str(model), words)
 
@@ -100,7 +90,7 @@ def test_serve_refuses_a_broken_voice_before_starting_workers(tmp_path: Path, co
 @pytest.mark.e2e
 def test_worker_with_a_bad_voice_exits_with_the_voice_status(tmp_path: Path, config: Path) -> None:
     model = write_rejected_voice(tmp_path / "voice")
-    done = swtts("worker", "--voice", str(model), "--connect", f"tcp://127.0.0.1:{free_port()}", config=config)
+    done = swtts("worker", "--voice", str(model), "--connect", tcp_endpoint(), config=config)
     assert_one_line(done, "swtts: error: ", f"voice model {model}: {REJECTED_BY_ONNXRUNTIME}")
 
 
