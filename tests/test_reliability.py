@@ -315,7 +315,7 @@ def test_client_gives_up_clearly_when_the_broker_never_returns(processes: Proces
     speaker = threading.Thread(target=speak)
     speaker.start()
     wait_for(lambda: service.status().queue.requests == 1, 30.0, "the request to be queued")
-    time.sleep(3.0)
+    time.sleep(3.0)  # the point: longer than client_timeout_s, so only the broker's heartbeats keep it waiting
     assert speaker.is_alive() and not outcome, "broker heartbeats keep a waiting client from giving up"
     service.process.kill()
     speaker.join(60)

@@ -215,7 +215,7 @@ def test_async_slow_first_token_is_not_taken_for_a_silent_broker() -> None:
     settings = fake_settings(service__client_timeout_s=0.3, service__client_retries=0)
 
     async def tokens() -> AsyncIterator[str]:
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.8)  # the point: the LLM thinks longer than client_timeout_s
         yield "Finally."
 
     async def main() -> tuple[list[str], int]:
@@ -412,7 +412,7 @@ def test_async_api_streams_tokens_and_cancels_by_breaking_out(service: EmbeddedS
     async def tokens() -> AsyncIterator[str]:
         for piece in odd_pieces(text):
             yield piece
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # tokens arrive over time, as from an LLM
 
     async def main() -> tuple[list[AudioChunk], AudioChunk | None]:
         client = AsyncClient(service.endpoint, settings)
