@@ -26,6 +26,7 @@ def usage_error(*args: str) -> str:
     return lines[0].removeprefix("swtts: error: ")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -63,6 +64,7 @@ def test_bad_flags_are_one_line_naming_the_flag_with_exit_2(args: list[str], mes
     assert message in usage_error(*args)
 
 
+@pytest.mark.e2e
 def test_a_bad_config_file_names_the_file_and_the_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[synthesis]\nlength_scale = -1.0\n")
@@ -75,6 +77,7 @@ def test_a_bad_config_file_names_the_file_and_the_key(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_config_and_log_level_work_before_or_after_the_subcommand(tmp_path: Path) -> None:
     bad, good = tmp_path / "bad.toml", tmp_path / "good.toml"
     bad.write_text("[chunker]\nmax_chunk_char = 300\n")

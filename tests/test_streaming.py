@@ -38,7 +38,7 @@ from swtts.protocol import (
     decode,
 )
 from swtts.service import EmbeddedService
-from tests.helpers import ARTICLE, REPO, swtts_command, wait_for
+from tests.helpers import ARTICLE, REPO, swtts_command, tcp_endpoint, wait_for
 
 e2e = pytest.mark.e2e
 FAST = SynthesisOptions(length_scale=0.3, noise_scale=0.0, noise_w=0.0)
@@ -256,6 +256,17 @@ def test_async_stream_gives_up_with_a_clear_error() -> None:
         return len(broker.request_ids)
 
     assert asyncio.run(main()) == 2  # the first try and one retry
+
+
+def test_unreachable_broker_is_a_clear_error() -> None:
+    settings = load_settings().override(service__client_timeout_s=0.3, service__client_retries=1)
+    with Client(tcp_endpoint(), settings) as client:
+        with pytest.raises(UnavailableError) as failure:
+            client.synthesize("Anyone there?")
+        assert failure.value.code == "unavailable"
+        with pytest.raises(UnavailableError) as no_ping:
+            client.ping(timeout_s=0.3)
+        assert no_ping.value.code == "unavailable"
 
 
 def test_async_stream_reports_a_failing_token_source() -> None:
