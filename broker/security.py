@@ -37,7 +37,7 @@ def generate_keys(directory: Path, names: list[str]) -> list[Path]:
 
 
 def secure_server(
-    context: zmq.Context, socket: zmq.Socket, endpoint: str, keys: SecuritySettings
+    context: zmq.Context[zmq.Socket[bytes]], socket: zmq.Socket[bytes], endpoint: str, keys: SecuritySettings
 ) -> ThreadAuthenticator | None:
     """Turn on CURVE for the broker socket when keys are configured; refuse open non-loopback binds."""
     if not keys.server_secret:

@@ -39,6 +39,7 @@ import wave
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,7 +197,7 @@ def worker_counts(max_workers: int) -> list[int]:
     counts = [1]
     while counts[-1] * 2 < max_workers:
         counts.append(counts[-1] * 2)
-    return counts + [max_workers] if max_workers > 1 else counts
+    return [*counts, max_workers] if max_workers > 1 else counts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -284,9 +285,9 @@ def overhead_table(pipelines: list[Method], baseline: Method, engine: Method | N
         "|---|---:|---:|---:|",
     ]
     for method in pipelines:
-        paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms)]
-        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms)] if engine else []
-        transport = [p - s for p, s in zip(method.short_ms, method.synth_ms) if s is not None]
+        paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms, strict=True)]
+        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms, strict=True)] if engine else []
+        transport = [p - s for p, s in zip(method.short_ms, method.synth_ms, strict=True) if s is not None]
         engine_cell = f"{statistics.median(same_engine):+.1f}" if same_engine else "n/a"
         lines.append(
             f"| {method.label} | {statistics.median(paired):+.1f} | {engine_cell}"
@@ -399,8 +400,8 @@ def run(args: argparse.Namespace) -> str:
             pipelines.append(
                 Method(
                     f"(3) pipeline, {count} worker(s)",
-                    short=lambda client=client: pipeline_short(client),
-                    article=lambda client=client: pipeline_article(client),
+                    short=partial(pipeline_short, client),
+                    article=partial(pipeline_article, client),
                 )
             )
         methods += pipelines

