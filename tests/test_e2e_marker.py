@@ -18,17 +18,32 @@ import pytest
 from tests.helpers import run_swtts
 
 
+@pytest.fixture(scope="session")
+def swtts_help():
+    return run_swtts("--help").returncode
+
+
 @pytest.mark.e2e
 def test_marked_e2e_but_in_process():
     assert sum([1, 2]) == 3
 
 
 def test_unit_that_starts_swtts():
-    run_swtts("--version")
+    run_swtts("--help")
+
+
+@pytest.mark.e2e
+def test_e2e_whose_fixture_starts_swtts(swtts_help):
+    assert swtts_help == 0
 
 
 def test_unit_in_process():
     assert sum([1, 2]) == 3
+
+
+@pytest.mark.e2e
+def test_e2e_using_that_fixture_again(swtts_help):
+    assert swtts_help == 0
 
 
 @pytest.mark.e2e
@@ -55,11 +70,16 @@ def test_commands_that_start_swtts(command: object, starts_swtts: bool) -> None:
 
 
 def test_the_rule_fails_planted_tests_and_orders_unit_tests_first(tmp_path: Path) -> None:
-    (tmp_path / "test_planted.py").write_text(PLANTED)
+    """The planted tests sit beside a conftest that is ours, as the real ones do; the session
+    fixture counts for every test that uses it, not only the one that set it up."""
+    planted = tmp_path / "tests"
+    planted.mkdir()
+    (planted / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
+    (planted / "test_planted.py").write_text(PLANTED)
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p", "no:cacheprovider"),
-            *("-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path)),
+            *(sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"),
+            *("-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(planted)),
         ],
         capture_output=True,
         text=True,
@@ -71,7 +91,9 @@ def test_the_rule_fails_planted_tests_and_orders_unit_tests_first(tmp_path: Path
         "test_unit_that_starts_swtts FAILED",
         "test_unit_in_process PASSED",
         "test_marked_e2e_but_in_process FAILED",
+        "test_e2e_whose_fixture_starts_swtts PASSED",
+        "test_e2e_using_that_fixture_again PASSED",
         "test_marked_e2e_but_runs_nothing FAILED",
     ], done.stdout
-    assert "a unit test started -P -m swtts --version ...: mark it @pytest.mark.e2e" in done.stdout
+    assert "a unit test started -P -m swtts --help ...: mark it @pytest.mark.e2e" in done.stdout
     assert done.stdout.count("marked e2e, but neither it nor its fixtures started swtts") == 2
