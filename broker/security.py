@@ -72,7 +72,9 @@ class Guard:
         self.authenticator.stop()
 
 
-def secure_server(context: zmq.Context, socket: zmq.Socket, endpoint: str, keys: SecuritySettings) -> Guard | None:
+def secure_server(
+    context: zmq.Context[zmq.Socket[bytes]], socket: zmq.Socket[bytes], endpoint: str, keys: SecuritySettings
+) -> Guard | None:
     """Turn on CURVE for the broker socket when keys are configured; refuse open non-loopback binds."""
     if not keys.server_secret:
         if not is_loopback(endpoint):

@@ -54,7 +54,7 @@ class Client:
         self.settings = settings or load_settings()
         self.endpoint = endpoint or self.settings.service.endpoint
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        self._socket: zmq.Socket | None = None
+        self._socket: zmq.Socket[bytes] | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -122,7 +122,7 @@ class Client:
         self.close()  # a socket the broker refused (CURVE) must not be reused
         raise question.unanswered()
 
-    def _connected(self) -> zmq.Socket:
+    def _connected(self) -> zmq.Socket[bytes]:
         if self._socket is None:
             self._socket = dealer(self.context, self.endpoint, self.settings)
         return self._socket

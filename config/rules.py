@@ -91,7 +91,7 @@ class Section:
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
-        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]  # every Section subclass is a dataclass
             problem = _problem(getattr(self, item.name), hints[item.name], rule_of(item))
             if problem:
                 raise ConfigError(problem, f"{self.section}.{item.name}")

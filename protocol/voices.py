@@ -69,10 +69,11 @@ def matching_voices(query: str, voices: Iterable[VoiceDescription]) -> list[Voic
     (``fr_FR``, ``fr``, ``en-us``) matched against each voice's language and espeak voice.
     """
     voices = list(voices)
-    for same in (lambda v: v.name == query, lambda v: v.name.lower() == query.lower()):
-        named = [voice for voice in voices if same(voice)]
-        if named:
-            return named
+    named = [voice for voice in voices if voice.name == query] or [
+        voice for voice in voices if voice.name.lower() == query.lower()
+    ]
+    if named:
+        return named
     tag = _normal_tag(query)
     return [voice for voice in voices if tag in voice.language_tags()]
 

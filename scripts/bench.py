@@ -39,6 +39,7 @@ import wave
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -399,8 +400,8 @@ def run(args: argparse.Namespace) -> str:
             pipelines.append(
                 Method(
                     f"(3) pipeline, {count} worker(s)",
-                    short=lambda client=client: pipeline_short(client),
-                    article=lambda client=client: pipeline_article(client),
+                    short=partial(pipeline_short, client),
+                    article=partial(pipeline_article, client),
                 )
             )
         methods += pipelines

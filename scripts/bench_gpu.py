@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from tree_import import make_swtts_importable  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from scripts.tree_import import make_swtts_importable  # noqa: E402
 
 PHASE_SHARES = {"env": 0.04, "engine": 0.10, "gpu": 0.34, "cpu": 0.34, "baseline": 0.12}
 TEARDOWN_S = {"env": 2.0, "engine": 3.0, "gpu": 12.0, "cpu": 12.0, "baseline": 3.0}

@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,7 +234,9 @@ def main() -> int:
         with ExitStack() as stack:
             services: list[tuple[str, str]] = []
             for count in worker_counts(args.max_workers):
-                variants = [(str(count), EmbeddedService(settings, workers=count, use_cache=False))]
+                variants: list[tuple[str, AbstractContextManager[EmbeddedService]]] = [
+                    (str(count), EmbeddedService(settings, workers=count, use_cache=False))
+                ]
                 if args.tcp:
                     variants.append((f"{count} joined over tcp", joined_over_tcp(settings, count)))
                 for label, starting in variants:

@@ -27,16 +27,8 @@ from swtts.protocol import (
     WorkerState,
     decode,
 )
-from tests.test_reliability import (
-    FAST,
-    START_TIMEOUT_S,
-    Processes,
-    RawPeer,
-    Service,
-    start_worker,
-    wait_for,
-    write_config,
-)
+from tests.helpers import START_TIMEOUT_S, Processes, Service, start_worker, wait_for
+from tests.test_reliability import FAST, RawPeer, write_config
 from tests.test_scheduler import CLIENT, Harness, chunk, ready, submit
 
 DEADLINE_S = 5.0
@@ -91,7 +83,7 @@ def test_an_unanswered_chunk_goes_to_another_worker_and_its_worker_is_stalled() 
 
     h.finish(b"w1", h.tasks(b"w1")[0], samples=99)  # the late answer
     assert h.to(CLIENT, Audio) == [], "a late answer is ignored"
-    assert stalled.state is WorkerState.READY, "a worker that answers is no longer stalled"
+    assert h.scheduler.workers[b"w1"].state is WorkerState.READY, "a worker that answers is no longer stalled"
     h.finish(b"w2", h.tasks(b"w2")[0], samples=10)
     audio = h.to(CLIENT, Audio)
     assert len(audio) == 1 and len(audio[0].pcm) == 20 and len(h.to(CLIENT, Done)) == 1

@@ -18,7 +18,9 @@ from swtts.client import InvalidRequestError
 from swtts.protocol import Audio, Done, Error, ErrorCode
 from swtts.service import EmbeddedService
 from tests.conftest import REPO, free_port
-from tests.test_reliability import START_TIMEOUT_S, Processes, RawPeer, Service, swtts, wait_for, write_config
+from tests.helpers import START_TIMEOUT_S, Processes, Service, wait_for
+from tests.helpers import run_swtts as swtts
+from tests.test_reliability import RawPeer, write_config
 from tests.test_scheduler import CLIENT, Harness, ready, submit
 
 LOGGER = logging.getLogger("test.peers")
@@ -42,6 +44,7 @@ def taken_port() -> Iterator[int]:
         yield int(holder.getsockname()[1])
 
 
+@pytest.mark.e2e
 def test_a_port_in_use_is_one_line_naming_the_endpoint(taken_port: int) -> None:
     endpoint = f"tcp://127.0.0.1:{taken_port}"
     done = swtts("serve", "--workers", "0", "--bind", endpoint, timeout=60)
@@ -52,6 +55,7 @@ def test_a_port_in_use_is_one_line_naming_the_endpoint(taken_port: int) -> None:
     assert one_line(metrics) == f"cannot serve metrics on http://127.0.0.1:{taken_port}: Address already in use"
 
 
+@pytest.mark.e2e
 def test_an_error_of_any_kind_is_one_line_and_debug_adds_the_traceback() -> None:
     bad = "tcp://a b:5555"  # passes the endpoint's shape, but ZeroMQ refuses it
     assert one_line(swtts("ping", "--connect", bad)).startswith("ZMQError: Invalid argument")

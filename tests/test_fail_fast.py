@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.test_reliability import START_TIMEOUT_S, Processes, Service, swtts, wait_for, write_config
+from tests.helpers import START_TIMEOUT_S, Processes, Service, wait_for
+from tests.helpers import run_swtts as swtts
+from tests.test_reliability import write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -103,7 +103,9 @@ def test_every_package_has_a_rank() -> None:
 
 
 def test_no_import_runs_upward_or_sideways() -> None:
-    problems = sorted(set(violations(all_edges())))
+    edges = all_edges()
+    assert {package for package, _, _ in edges} == set(package_folders()), "a package whose imports were not read"
+    problems = sorted(set(violations(edges)))
     assert not problems, "layer violations:\n" + "\n".join(problems)
 
 

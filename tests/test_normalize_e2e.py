@@ -17,7 +17,7 @@ from swtts.config import Settings
 from swtts.pipeline.normalize import normalize
 from swtts.service import EmbeddedService
 from tests.conftest import phoneme_words
-from tests.test_cli import run_cli
+from tests.helpers import run_swtts as run_cli
 from tests.test_voices import french_voice  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e

@@ -21,18 +21,9 @@ from swtts.client import AsyncClient, Client, InvalidRequestError, TTSError
 from swtts.config import Settings, load_settings
 from swtts.protocol import Done, Error, ErrorCode, Message, Ready, Result, Task, VoiceDescription
 from swtts.service import EmbeddedService
-from tests.test_reliability import (
-    FAST,
-    START_TIMEOUT_S,
-    Processes,
-    RawPeer,
-    Service,
-    start_worker,
-    submit,
-    swtts,
-    wait_for,
-    write_config,
-)
+from tests.helpers import START_TIMEOUT_S, Processes, Service, start_worker, wait_for
+from tests.helpers import run_swtts as swtts
+from tests.test_reliability import FAST, RawPeer, submit, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -81,8 +72,9 @@ class CurvePeer(RawPeer):
         self.socket.setsockopt(zmq.LINGER, 0)
         public, secret_key = zmq.auth.load_certificate(str(secret))
         assert secret_key is not None
-        self.socket.curve_publickey, self.socket.curve_secretkey = public, secret_key
-        self.socket.curve_serverkey = zmq.auth.load_certificate(str(server_public))[0]
+        self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret_key)
+        self.socket.setsockopt(zmq.CURVE_SERVERKEY, zmq.auth.load_certificate(str(server_public))[0])
         self.socket.connect(endpoint)
 
 

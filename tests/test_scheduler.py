@@ -235,7 +235,12 @@ def test_a_document_entry_from_another_version_is_a_miss(tmp_path: Path, monkeyp
     with AudioCache(tmp_path) as cache:
         stored: dict[str, CachedAudio] = {}
         put = cache.put
-        monkeypatch.setattr(cache, "put", lambda key, audio: (stored.__setitem__(key, audio), put(key, audio))[1])
+
+        def put_and_keep(key: str, audio: CachedAudio) -> None:
+            stored[key] = audio
+            put(key, audio)
+
+        monkeypatch.setattr(cache, "put", put_and_keep)
         h = Harness(cache=cache)
         h.handle(b"w1", ready())
         h.handle(CLIENT, submit("a", "Cache me please."))

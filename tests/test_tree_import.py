@@ -39,10 +39,6 @@ def test_the_shim_imports_this_tree_where_swtts_is_not_installed(tmp_path: Path)
 
 
 def test_no_shim_where_this_tree_is_installed() -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from tree_import import make_swtts_importable
+    from scripts.tree_import import make_swtts_importable
 
-        assert make_swtts_importable(ROOT) is None
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    assert make_swtts_importable(ROOT) is None

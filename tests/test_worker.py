@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,6 +24,8 @@ from swtts.protocol import (
 )
 from swtts.workers.engine import Synthesized, VoiceInfo
 from swtts.workers.worker import Worker
+
+WAIT_S = 10.0  # only a guard against hanging: heartbeats here come every 0.1 s
 
 
 class FakeEngine:
@@ -127,11 +128,19 @@ def test_a_normalizer_failure_reads_the_chunk_as_written(monkeypatch: pytest.Mon
     assert isinstance(answers[0], Result) and fake.calls == [["Pay $5."]]
 
 
-class SlowEngine(FakeEngine):
+class HeldEngine(FakeEngine):
+    """Speaks a chunk only once the test lets it: a synthesis exactly as long as the test needs."""
+
     batching = False
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.speaking = threading.Event()
+        self.release = threading.Event()
+
     def synthesize(self, text: str, params: SynthesisParams, solo: bool = False) -> Synthesized:
-        time.sleep(1.2)
+        self.speaking.set()
+        self.release.wait(6 * WAIT_S)  # released by the test, which waits for less
         return super().synthesize(text, params, solo)
 
 
@@ -180,16 +189,18 @@ def test_an_unusable_task_is_answered_failed_and_the_next_one_is_spoken() -> Non
 def test_heartbeats_continue_while_a_long_chunk_is_spoken() -> None:
     """Real sockets: the socket is handed to the heartbeat thread while the main loop speaks."""
     settings = load_settings().override(service__heartbeat_interval_s=0.1, service__heartbeat_liveness=50)
-    with running_worker(SlowEngine(), settings) as (router, identity):
-        router.send_multipart([identity, *Task("r", 0, "A long chunk.").encode()])
-        sent = time.monotonic()
-        beats = 0
-        while router.poll(5000):
-            message = decode(router.recv_multipart()[1:])
-            if isinstance(message, Heartbeat):
+    engine = HeldEngine()
+    with running_worker(engine, settings) as (router, identity):
+        try:
+            router.send_multipart([identity, *Task("r", 0, "A long chunk.").encode()])
+            assert engine.speaking.wait(WAIT_S)
+            beats = 0
+            while beats < 5:  # the worker is speaking all along: these come from the heartbeat thread
+                assert router.poll(int(WAIT_S * 1000)), "no heartbeat while the worker speaks"
+                message = decode(router.recv_multipart()[1:])
+                assert isinstance(message, Heartbeat), message
                 beats += 1
-            elif isinstance(message, Result):
-                break
-        assert isinstance(message, Result) and (message.request_id, message.index) == ("r", 0)
-        assert time.monotonic() - sent >= 1.2
-        assert beats >= 5  # one per 0.1 s interval through the 1.2 s of synthesis (allowing for a slow machine)
+        finally:
+            engine.release.set()
+        result = next_answer(router)
+    assert isinstance(result, Result) and (result.request_id, result.index) == ("r", 0)

@@ -258,7 +258,8 @@ def _with_alignment_output(model_path: Path) -> bytes:
         add_alignment_output(model)
     except ValueError as exc:
         LOGGER.debug("model already exposes alignments: %s", exc)
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 def one_line(exc: BaseException) -> str:

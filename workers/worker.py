@@ -64,7 +64,7 @@ class Worker:
         self.batch_wait_s = voice.batch_max_wait_ms / 1000
         self._socket_lock = threading.Lock()  # held by the main loop except while it is speaking
         self._speaking = False
-        self._dealer: zmq.Socket | None = None
+        self._dealer: zmq.Socket[bytes] | None = None
         self.refused = ""  # the broker's word when it will not take this peer as a worker (its key)
         self.language = engine.info.espeak_voice or engine.info.language  # what espeak reads the text as
         normalizer = normalizer_for(self.language)  # its rules load now, not on the first chunk
@@ -116,7 +116,7 @@ class Worker:
             beater.join(timeout=5)
             dealer.close(linger=500)
 
-    def _connect(self) -> zmq.Socket:
+    def _connect(self) -> zmq.Socket[bytes]:
         dealer = self.context.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.SNDHWM, 1000)
@@ -141,7 +141,7 @@ class Worker:
             normalizer=self.normalizer,
         )
 
-    def _drain(self, dealer: zmq.Socket, pending: list[Task]) -> None:
+    def _drain(self, dealer: zmq.Socket[bytes], pending: list[Task]) -> None:
         """Handle every message waiting on the socket; tasks join ``pending``.
 
         A task that cannot be read is answered FAILED at once (naming the problem), so its
@@ -168,14 +168,14 @@ class Worker:
             elif not isinstance(message, Heartbeat):
                 LOGGER.warning("ignoring unexpected %s message from broker", message.TYPE.value)
 
-    def _gather(self, dealer: zmq.Socket, pending: list[Task]) -> None:
+    def _gather(self, dealer: zmq.Socket[bytes], pending: list[Task]) -> None:
         """With batching, wait up to batch_max_wait_ms for more tasks to share a forward pass."""
         deadline = time.monotonic() + self.batch_wait_s
         while len(pending) < self.capacity and (left := deadline - time.monotonic()) > 0:
             if dealer.poll(int(left * 1000)):
                 self._drain(dealer, pending)
 
-    def _speak(self, dealer: zmq.Socket, tasks: list[Task]) -> None:
+    def _speak(self, dealer: zmq.Socket[bytes], tasks: list[Task]) -> None:
         """Synthesize with the socket let go (the heartbeat thread may use it), send each result at once."""
         results = self._run_tasks(tasks)
         while True:
@@ -275,7 +275,7 @@ def describe(info: VoiceInfo) -> VoiceDescription:
     )
 
 
-def send(dealer: zmq.Socket, message: Message) -> None:
+def send(dealer: zmq.Socket[bytes], message: Message) -> None:
     """Send without blocking: a socket the broker refused (CURVE) has no pipe, and a blocking
     send would hang the worker for good, deaf to SIGTERM and never reconnecting."""
     try:

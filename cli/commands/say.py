@@ -79,7 +79,8 @@ def read_text(args: argparse.Namespace) -> str:
             raise ValueError(f"{args.file} is not valid UTF-8 (byte offset {exc.start})") from None
     if args.text is None:
         raise ValueError("nothing to say: give the text, or --file PATH (or --file - for stdin)")
-    return args.text
+    text: str = args.text
+    return text
 
 
 def _stdin_pieces() -> Iterator[str]:

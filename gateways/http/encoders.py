@@ -160,4 +160,5 @@ class PcmEncoder:
     def finish(self) -> bytes:
         if self._resampler is None:
             return b""
-        return self._resampler.resample_chunk(np.zeros(0, np.int16), last=True).astype("<i2", copy=False).tobytes()
+        tail = self._resampler.resample_chunk(np.zeros(0, np.int16), last=True)
+        return bytes(np.asarray(tail).astype("<i2", copy=False).tobytes())
