@@ -9,13 +9,15 @@ Loudness is already even: every worker brings its chunk to the same target level
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NoReturn, Protocol
 
 import numpy as np
 import soundfile
@@ -93,80 +95,162 @@ def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.nd
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Fail early, before any synthesis, on an extension we cannot write or a missing folder."""
+    """Fail early, before any synthesis, on an extension we cannot write, a missing folder or a directory."""
     target = Path(path)
     if target.suffix.lower() not in FORMATS:
         raise OutputError(f"cannot write {target}: use one of {', '.join(FORMATS)} (or '-' for raw PCM)")
     if not target.parent.exists():
         raise OutputError(f"cannot write {target}: folder {target.parent} does not exist")
+    if not target.parent.is_dir():
+        raise OutputError(f"cannot write {target}: {target.parent} is not a folder")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
     return target
 
 
-class AudioFileWriter:
-    """Writes audio progressively to a temporary file, then verifies and renames it into place.
+BLOCK_FRAMES = 1 << 16
+"""Frames handed to libsndfile per call (3 s at 22050 Hz). Its bundled Vorbis encoder crashes
+(SIGSEGV) when one call passes about 2 million frames; every format is written in these
+blocks, so a long document is never handed over in one piece."""
 
-    A crash or Ctrl-C never leaves a half-written file at the target path.
+_FULL_DISK_BYTES = 1 << 20
+
+
+class AudioFileWriter:
+    """Writes audio block by block to a hidden temporary file beside the target, then verifies
+    it and renames it into place: a failure, a full disk, a crash or Ctrl-C never leaves a
+    half-written file at the target path, and every error names the target, not the temporary.
+
+    The temporary file is created at once (so an unwritable folder fails before any synthesis);
+    the audio format is opened with the first sample rate (:meth:`open`, or ``sample_rate``).
+    Used as a context manager it commits on success and aborts on any exception.
     """
 
-    def __init__(self, path: str | os.PathLike[str], sample_rate: int) -> None:
+    def __init__(self, path: str | os.PathLike[str], sample_rate: int | None = None) -> None:
         self.path = check_output_path(path)
-        self.sample_rate = sample_rate
-        file_format, subtype = FORMATS[self.path.suffix.lower()]
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent
-        )
+        self.frames = 0
+        self.sample_rate = 0
+        self._file: soundfile.SoundFile | None = None
+        try:
+            handle, temp_name = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent
+            )
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         os.close(handle)
         self.temp_path = Path(temp_name)
-        self.frames = 0
-        self._file = soundfile.SoundFile(
-            str(self.temp_path), "w", samplerate=sample_rate, channels=1, format=file_format, subtype=subtype
-        )
+        if sample_rate:
+            self.open(sample_rate)
+
+    def __enter__(self) -> AudioFileWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def open(self, sample_rate: int) -> None:
+        """Start the audio stream at ``sample_rate`` (once)."""
+        file_format, subtype = FORMATS[self.path.suffix.lower()]
+        self.sample_rate = sample_rate
+        try:
+            self._file = soundfile.SoundFile(
+                str(self.temp_path), "w", samplerate=sample_rate, channels=1, format=file_format, subtype=subtype
+            )
+        except (OSError, RuntimeError) as exc:
+            self._fail(exc)
 
     def write(self, samples: np.ndarray) -> None:
-        self._file.write(samples.astype(np.int16, copy=False))
+        if self._file is None:
+            raise RuntimeError("AudioFileWriter.open(sample_rate) must come before write()")
+        samples = samples.astype(np.int16, copy=False)
+        try:
+            for start in range(0, samples.size, BLOCK_FRAMES):
+                self._file.write(samples[start : start + BLOCK_FRAMES])
+        except (OSError, RuntimeError, AssertionError) as exc:  # soundfile asserts on a short write
+            self._fail(exc)
         self.frames += samples.size
 
     def commit(self) -> Path:
         """Close, check what was written (rate, length), and move it to the target path."""
-        self._file.close()
-        info = soundfile.info(str(self.temp_path))
+        if self._file is None:
+            self.abort()
+            raise OutputError(f"nothing was written to {self.path}: no audio was produced")
+        try:
+            self._file.close()
+            info = soundfile.info(str(self.temp_path))
+        except (OSError, RuntimeError) as exc:
+            self._fail(exc)
         if info.samplerate != self.sample_rate or abs(info.frames - self.frames) > 1:
-            self.temp_path.unlink(missing_ok=True)
+            self.abort()
             raise OutputError(
                 f"verification of {self.path} failed: wrote {self.frames} frames at {self.sample_rate} Hz, "
                 f"read back {info.frames} at {info.samplerate} Hz"
             )
         umask = os.umask(0)
         os.umask(umask)
-        self.temp_path.chmod(0o666 & ~umask)
-        os.replace(self.temp_path, self.path)
+        try:
+            self.temp_path.chmod(0o666 & ~umask)
+            os.replace(self.temp_path, self.path)
+        except OSError as exc:
+            self._fail(exc)
         return self.path
 
     def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        """Drop what was written; the target path is left as it was."""
+        if self._file is not None and not self._file.closed:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._file.close()
         self.temp_path.unlink(missing_ok=True)
+
+    def _fail(self, exc: BaseException) -> NoReturn:
+        """Abort and raise one line naming the target path (a full disk said so)."""
+        try:
+            usage = shutil.disk_usage(self.path.parent)  # before the temporary file is gone
+        except OSError:
+            usage = None
+        self.abort()
+        if usage is not None and usage.free < _FULL_DISK_BYTES:
+            reason = f"no space left on the device of {self.path.parent}"
+        elif isinstance(exc, OSError) and exc.strerror:
+            reason = exc.strerror
+        else:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise OutputError(f"cannot write {self.path}: {reason}; nothing was left behind") from None
 
 
 class RawPcmWriter:
-    """Raw 16-bit little-endian mono PCM to a binary stream (``-o -`` pipes into a player)."""
+    """Raw 16-bit little-endian mono PCM to a binary stream (``-o -`` pipes into a player).
+
+    It has :class:`AudioFileWriter`'s methods, so callers write either the same way.
+    """
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self.stream = stream or sys.stdout.buffer
         self.frames = 0
+        self.sample_rate = 0
+
+    def open(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
 
     def write(self, samples: np.ndarray) -> None:
-        self.stream.write(samples.astype("<i2", copy=False).tobytes())
+        data = samples.astype("<i2", copy=False)
+        for start in range(0, data.size, BLOCK_FRAMES):
+            self.stream.write(data[start : start + BLOCK_FRAMES].tobytes())
         self.stream.flush()
         self.frames += samples.size
 
+    def commit(self) -> None:
+        self.stream.flush()
+
+    def abort(self) -> None:
+        """Nothing to undo: what went out to the stream is gone."""
+
 
 def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
-    """Write a whole array atomically and verify it."""
-    writer = AudioFileWriter(path, sample_rate)
-    try:
+    """Write a whole array atomically, in bounded blocks, and verify it."""
+    with AudioFileWriter(path, sample_rate) as writer:
         writer.write(audio)
-        return writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    return writer.path

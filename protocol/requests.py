@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
+from swtts.config import MAX_CHUNK_CHARS
 from swtts.protocol.errors import ErrorCode
 from swtts.protocol.fields import MAX_ID_CHARS, MAX_INDEX, Fields, Record
 from swtts.protocol.messages import Message, MsgType
@@ -12,7 +13,6 @@ from swtts.protocol.params import SynthesisParams
 from swtts.protocol.status import MAX_COUNT, MAX_SECONDS
 
 MIN_CHUNK_CHARS = 20
-MAX_CHUNK_CHARS = 100_000
 MAX_DEADLINE_S = 86_400.0
 SAMPLE_WIDTH = 2  # bytes per sample: int16 little-endian
 CHANNELS = 1

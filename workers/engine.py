@@ -8,11 +8,17 @@ second session's cost to its copy of the weights.
 
 Loading checks the voice's files first (:func:`check_voice`), and any failure to load or
 warm it up becomes a :class:`VoiceLoadError` with one line naming the file and the reason.
+A *quick start* (one short job) skips the warm-up, the solo session and the graph
+optimizations; a voice that cannot speak then fails its first chunk instead, in one line too.
+
+No forward pass speaks more than :data:`~swtts.workers.passes.MAX_PASS_PHONEMES` phonemes,
+so a worker's memory is bounded whatever the text (see :mod:`swtts.workers.passes`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +28,11 @@ import numpy as np
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
+from swtts.config import VoiceSettings
 from swtts.pipeline.chunker import sentence_spans
 from swtts.protocol import SynthesisParams
 from swtts.workers.loudness import level_audio
+from swtts.workers.passes import bounded_pieces, join_pieces
 from swtts.workers.session import Providers, open_session, runs_on_cuda, session_providers, use_batching
 from swtts.workers.voice_files import VoiceFile, check_voice, voice_digest, voice_error
 
@@ -70,12 +78,14 @@ class Engine:
         gpu_mem_limit_mb: int = 0,
         batching: str = "off",
         solo_threads: int = 0,
+        quick_start: bool = False,
     ) -> None:
         voice = check_voice(model)
         config = _piper_config(voice)
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
+        self.quick_start = quick_start
         self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
         if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
@@ -98,12 +108,13 @@ class Engine:
             device=actual_device,
         )
         try:
-            for solo in (False, True) if self.solo_voice else (False,):
+            for solo in ((False, True) if self.solo_voice else (False,)) if not quick_start else ():
                 self.synthesize("Ready.", SynthesisParams(), solo)  # first run allocates: keep it off the first request
         except Exception as exc:  # a graph onnxruntime loads but cannot run is still a voice that cannot load
             raise voice_error("model", voice.model_path, f"fails its first synthesis: {one_line(exc)}") from exc
         LOGGER.info(
-            "loaded and warmed voice %s on %s (%d threads%s, batching %s) in %.0f ms",
+            "loaded %s voice %s on %s (%d threads%s, batching %s) in %.0f ms",
+            "(quick start)" if quick_start else "and warmed",
             self.info.name,
             actual_device,
             self.threads,
@@ -112,16 +123,32 @@ class Engine:
             (time.perf_counter() - started) * 1000,
         )
 
+    @classmethod
+    def from_settings(cls, voice: VoiceSettings, threads: int | None = None) -> Engine:
+        """The configured voice on ``threads`` (default ``voice.threads``, else every core)."""
+        cores = os.cpu_count() or 1
+        return cls(
+            voice.model or None,
+            voice.device,
+            threads or voice.threads or cores,
+            voice.gpu_mem_limit_mb,
+            voice.batching,
+            voice.solo_threads or cores,
+            voice.quick_start,
+        )
+
     def _open_sessions(
         self, voice: VoiceFile, config: PiperConfig, providers: Providers, device: str, batching: str, solo_threads: int
     ) -> None:
         """The voice's session(s) for ``device``: batching and the solo session depend on it."""
         self.batching = use_batching(batching, device)
-        self.solo_threads = solo_threads if device == "cpu" and solo_threads > self.threads else 0
+        solo_wanted = device == "cpu" and solo_threads > self.threads and not self.quick_start
+        self.solo_threads = solo_threads if solo_wanted else 0
+        optimize = not (self.quick_start and device == "cpu")
         try:
             graph = _with_alignment_output(voice.model_path) if self.batching else str(voice.model_path)
-            session = open_session(graph, self.threads, providers, shared_arena=bool(self.solo_threads))
-            solo = open_session(graph, self.solo_threads, providers, shared_arena=True) if self.solo_threads else None
+            session = open_session(graph, self.threads, providers, bool(self.solo_threads), optimize)
+            solo = open_session(graph, self.solo_threads, providers, True, optimize) if self.solo_threads else None
         except Exception as exc:  # onnxruntime's own errors are plain Exceptions, one class per status code
             raise voice_error("model", voice.model_path, f"rejected by onnxruntime: {one_line(exc)}") from exc
         self.voice = PiperVoice(config=config, session=session)
@@ -144,12 +171,28 @@ class Engine:
         sentences: list[np.ndarray] = []
         phonemes: list[str] = []
         for start, end in sentence_spans(text) or [(0, len(text))]:
-            parts = list(voice.synthesize(text[start:end], config))
-            sentences.append(
-                np.concatenate([part.audio_float_array for part in parts]) if parts else np.zeros(0, np.float32)
-            )
-            phonemes.extend("".join(part.phonemes) for part in parts)
+            audio, spoken = self._speak(voice, text[start:end], config)
+            sentences.append(audio)
+            phonemes.extend(spoken)
         return self._finish(sentences, phonemes, params, (time.perf_counter() - started) * 1000)
+
+    def _speak(self, voice: PiperVoice, text: str, config: SynthesisConfig) -> tuple[np.ndarray, list[str]]:
+        """One sentence's audio, in forward passes of at most MAX_PASS_PHONEMES, and its phonemes
+        per espeak sentence (as ``PiperVoice.synthesize`` would give them, without its unbounded passes)."""
+        parts: list[np.ndarray] = []
+        spoken: list[str] = []
+        for sentence in voice.phonemize(text):
+            if not sentence:
+                continue
+            pieces = [self._forward(voice, piece, config) for piece in bounded_pieces(sentence)]
+            parts.append(join_pieces(pieces, self.info.sample_rate))
+            spoken.append("".join(sentence))
+        return _joined(parts), spoken
+
+    @staticmethod
+    def _forward(voice: PiperVoice, phonemes: list[str], config: SynthesisConfig) -> np.ndarray:
+        audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), config)
+        return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
     def synthesize_batch(self, items: Sequence[tuple[str, SynthesisParams]], max_rows: int = 8) -> list[Synthesized]:
         """Speak several chunks with padded forward passes of up to ``max_rows`` sentences.
@@ -168,10 +211,12 @@ class Engine:
             for sentence, (start, end) in enumerate(sentence_spans(text) or [(0, len(text))]):
                 for sentence_phonemes in self.voice.phonemize(text[start:end]):
                     if sentence_phonemes:
-                        ids = self.voice.phonemes_to_ids(sentence_phonemes)
-                        rows.append(_Row(item, sentence, ids, self._scales(params), params.speaker))
+                        phrase = (item, sentence, len(phonemes[item]))
+                        for piece, piece_phonemes in enumerate(bounded_pieces(sentence_phonemes)):
+                            ids = self.voice.phonemes_to_ids(piece_phonemes)
+                            rows.append(_Row(phrase, piece, ids, self._scales(params), params.speaker))
                         phonemes[item].append("".join(sentence_phonemes))
-        audio: dict[tuple[int, int], list[np.ndarray]] = {}
+        pieces: dict[tuple[int, int, int], dict[int, np.ndarray]] = {}
         groups: dict[tuple[float, float, float], list[_Row]] = {}
         for row in rows:
             groups.setdefault(row.scales, []).append(row)
@@ -182,13 +227,17 @@ class Engine:
                 batch = group[first : first + max_rows]
                 self.last_batch_sizes.append(len(batch))
                 for row, samples in zip(batch, self._run_batch(batch, scales), strict=True):
-                    audio.setdefault((row.item, row.sentence), []).append(samples)
+                    pieces.setdefault(row.phrase, {})[row.piece] = samples
         elapsed_ms = (time.perf_counter() - started) * 1000
+        rate = self.info.sample_rate
+        phrases = {
+            phrase: join_pieces([audio[piece] for piece in sorted(audio)], rate) for phrase, audio in pieces.items()
+        }
         results = []
         for item, (text, params) in enumerate(items):
             count = len(sentence_spans(text) or [(0, len(text))])
             sentences = [
-                np.concatenate(audio[(item, sentence)]) if (item, sentence) in audio else np.zeros(0, np.float32)
+                _joined([audio for (i, s, _), audio in sorted(phrases.items()) if (i, s) == (item, sentence)])
                 for sentence in range(count)
             ]
             results.append(self._finish(sentences, phonemes[item], params, elapsed_ms / len(items)))
@@ -239,13 +288,20 @@ class Engine:
 
 @dataclass(frozen=True)
 class _Row:
-    """One sentence's phoneme ids in a batched forward pass."""
+    """One piece of an espeak sentence's phoneme ids in a batched forward pass.
 
-    item: int
-    sentence: int
+    ``phrase`` is (chunk, sentence, espeak sentence); ``piece`` its place among that sentence's pieces.
+    """
+
+    phrase: tuple[int, int, int]
+    piece: int
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 def _with_alignment_output(model_path: Path) -> bytes:

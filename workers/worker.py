@@ -286,13 +286,7 @@ def send(dealer: zmq.Socket[bytes], message: Message) -> None:
 
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
-    voice = settings.voice
-    cores = os.cpu_count() or 1
-    threads = voice.threads or cores
-    engine = Engine(
-        voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching, voice.solo_threads or cores
-    )
-    worker = Worker(engine, settings, endpoint, parent_pid)
+    worker = Worker(Engine.from_settings(settings.voice), settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
     worker.run()
