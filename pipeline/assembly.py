@@ -5,6 +5,8 @@ here so the cache stays independent of them: ``sentence_gap_s`` between sentence
 a chunk that ends a sentence, ``paragraph_gap_s`` before a chunk that opens a paragraph, and
 nothing where an over-long sentence was split at a clause (the voice's own comma pause stays).
 Loudness is already even: every worker brings its chunk to the same target level.
+:class:`Timeline` is where those pauses go, and so where every sample of a chunk lands in the
+output: word timings are placed on the output's clock with it, audio or not.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NoReturn, Protocol
 
@@ -53,38 +55,80 @@ class OutputError(ValueError):
     """The output path or what was written to it is not right."""
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where one chunk lands in the output: a leading pause of ``lead`` samples at ``start``, then
+    its sentences, ``gap`` samples apart. ``sentences``: (first sample in the chunk, length) of each."""
+
+    start: int
+    lead: int
+    gap: int
+    sentences: tuple[tuple[int, int], ...]
+
+    def to_output(self, sample: int, end: bool = False) -> int:
+        """Where the chunk's ``sample`` is in the output; with ``end``, a sample that ends a sentence
+        stays at that sentence's end rather than after the gap that follows it."""
+        position = self.start + self.lead
+        for number, (first, count) in enumerate(self.sentences):
+            last = number == len(self.sentences) - 1
+            if sample < first + count or (end and sample == first + count) or last:
+                return position + sample - first
+            position += count + self.gap
+        return position + sample
+
+
+@dataclass
+class Timeline:
+    """The output's clock: places chunk after chunk with their pauses, so streamed and whole-document
+    output (and the words on them) agree."""
+
+    settings: AssemblySettings
+    position: int = 0  # output samples placed so far
+    _previous_ends_sentence: bool | None = None  # None before the first chunk
+
+    def place(self, chunk: SpokenChunk) -> Placement:
+        rate = chunk.sample_rate
+        lead = 0
+        if self._previous_ends_sentence is not None:
+            if chunk.paragraph_start:
+                lead = round(self.settings.paragraph_gap_s * rate)
+            elif self._previous_ends_sentence:
+                lead = round(self.settings.sentence_gap_s * rate)
+        gap = round(self.settings.sentence_gap_s * rate)
+        size = chunk.audio.size
+        sentences: list[tuple[int, int]] = []
+        first = 0
+        for count in chunk.sentence_samples or [size]:
+            sentences.append((first, count))
+            first += count
+        if first < size:  # samples past the sentences' sum stay with the last sentence
+            sentences[-1] = (sentences[-1][0], sentences[-1][1] + size - first)
+        placement = Placement(self.position, lead, gap, tuple(sentences))
+        self.position += lead + sum(count for _, count in sentences) + gap * (len(sentences) - 1)
+        self._previous_ends_sentence = chunk.sentence_end
+        return placement
+
+
 @dataclass
 class Assembler:
     """Adds pauses chunk by chunk, so streamed and whole-document output sound the same."""
 
     settings: AssemblySettings
-    _previous: SpokenChunk | None = None
+    timeline: Timeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timeline = Timeline(self.settings)
 
     def add(self, chunk: SpokenChunk) -> np.ndarray:
         """The samples to append for ``chunk``: its leading pause, then its sentences with gaps."""
-        rate = chunk.sample_rate
-        pieces: list[np.ndarray] = []
-        if self._previous is not None:
-            if chunk.paragraph_start:
-                pieces.append(silence(self.settings.paragraph_gap_s, rate))
-            elif self._previous.sentence_end:
-                pieces.append(silence(self.settings.sentence_gap_s, rate))
+        placement = self.timeline.place(chunk)
         audio = chunk.audio
-        offset = 0
-        sentence_gap = silence(self.settings.sentence_gap_s, rate)
-        for number, count in enumerate(chunk.sentence_samples or [audio.size]):
+        pieces: list[np.ndarray] = [np.zeros(placement.lead, np.int16)] if placement.lead else []
+        for number, (first, count) in enumerate(placement.sentences):
             if number:
-                pieces.append(sentence_gap)
-            pieces.append(audio[offset : offset + count])
-            offset += count
-        if offset < audio.size:
-            pieces.append(audio[offset:])
-        self._previous = chunk
+                pieces.append(np.zeros(placement.gap, np.int16))
+            pieces.append(audio[first : first + count])
         return np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
-
-
-def silence(seconds: float, sample_rate: int) -> np.ndarray:
-    return np.zeros(round(seconds * sample_rate), np.int16)
 
 
 def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.ndarray:

@@ -88,6 +88,7 @@ def engine() -> Engine:
     return Engine(quick_start=True)
 
 
+@pytest.mark.e2e
 def test_a_long_unpunctuated_text_is_spoken_whole_in_bounded_passes(engine: Engine) -> None:
     text = unpunctuated(2500)
     recorder = PassRecorder(engine.voice.session)
