@@ -10,12 +10,16 @@ it does not know (most names) cannot be aligned, so texts with such words are sk
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import soxr
+
+from swtts.client import AudioChunk
+from swtts.pipeline.normalize import NormalizeOptions, normalize
 
 _RATE = 16000
 _FRAME_S = 0.01
@@ -57,3 +61,40 @@ def align(audio: np.ndarray, sample_rate: int, words: Sequence[str]) -> Aligned 
     if found != list(words):
         return None
     return Aligned(found, [seg.start_frame * _FRAME_S for seg in segments])
+
+
+def onset_errors(audio: np.ndarray, sample_rate: int, chunks: Sequence[AudioChunk], language: str = "en_US") -> Checked:
+    """Each timed word's onset minus the recognizer's onset of the same word in ``audio``, in seconds.
+
+    ``audio`` is the output as a listener gets it (the chunks assembled with their pauses); it is
+    aligned with the words every chunk was read as (the normalizer's spoken text), and a word's
+    reference is the onset of the first word it was read as ("$49.95" → "forty"). Nothing of how
+    swtts placed the chunks is used: the recognizer finds the words in the audio itself.
+    """
+    heard: list[list[str]] = []
+    timed = []
+    for chunk in chunks:
+        reading = normalize(chunk.text, language, NormalizeOptions(markup=False))
+        units = [transcript_words(reading.spoken[start:end]) for _, _, start, end in reading.words()]
+        units = [words for words in units if words]
+        if len(units) != len(chunk.words):
+            return Checked([], len(chunks))
+        heard += units
+        timed += chunk.words
+    aligned = align(audio, sample_rate, [word for words in heard for word in words])
+    if aligned is None:
+        return Checked([], len(chunks))
+    firsts = list(itertools.accumulate((len(words) for words in heard[:-1]), initial=0))
+    return Checked([word.start - aligned.onsets[first] for word, first in zip(timed, firsts, strict=True)], 0)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Onset errors (seconds, ours minus the recognizer's) and how many chunks could not be checked."""
+
+    errors: list[float]
+    skipped: int
+
+    @property
+    def median_abs_ms(self) -> float:
+        return float(np.median(np.abs(self.errors)) * 1000) if self.errors else float("nan")
