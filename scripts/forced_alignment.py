@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from swtts.client import AudioChunk
+from swtts.client import AudioChunk, TimedWord
 from swtts.pipeline.normalize import NormalizeOptions, normalize
 
 _RATE = 16000
@@ -72,7 +72,7 @@ def onset_errors(audio: np.ndarray, sample_rate: int, chunks: Sequence[AudioChun
     swtts placed the chunks is used: the recognizer finds the words in the audio itself.
     """
     heard: list[list[str]] = []
-    timed = []
+    timed: list[TimedWord] = []
     for chunk in chunks:
         reading = normalize(chunk.text, language, NormalizeOptions(markup=False))
         units = [transcript_words(reading.spoken[start:end]) for _, _, start, end in reading.words()]
