@@ -8,6 +8,7 @@ from swtts.client.async_client import AsyncAudioStream, AsyncClient
 from swtts.client.options import SynthesisOptions
 from swtts.client.results import AudioChunk, SynthesisResult
 from swtts.client.sync_client import AudioStream, Client
+from swtts.client.words import TimedWord
 from swtts.protocol import (
     BusyError,
     InvalidRequestError,
@@ -33,6 +34,7 @@ __all__ = [
     "SynthesisOptions",
     "SynthesisResult",
     "TTSError",
+    "TimedWord",
     "UnavailableError",
     "VoiceDescription",
 ]

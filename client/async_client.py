@@ -84,7 +84,7 @@ class AsyncClient:
         reading = Reading(markup_options(self.settings, template))
         if isinstance(text, str):
             text = reading.whole(checked_text(text, self.settings.service.max_text_chars))
-        conversation = Conversation(template, self.settings.service, self.endpoint, reading)
+        conversation = Conversation(template, self.settings.service, self.endpoint, reading, self.settings.assembly)
         return AsyncAudioStream(self._run(text, conversation), conversation)
 
     async def voices(self, timeout_s: float = 5.0) -> list[VoiceDescription]:

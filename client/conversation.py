@@ -14,11 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from swtts.client.reading import Reading
 from swtts.client.results import AudioChunk
-from swtts.config import ServiceSettings, StreamSettings
+from swtts.client.words import place_words
+from swtts.config import AssemblySettings, ServiceSettings, StreamSettings
+from swtts.pipeline.assembly import Timeline
 from swtts.pipeline.segmenter import SentenceSegmenter
 from swtts.protocol import (
     Accepted,
@@ -67,9 +70,12 @@ def read_reply(frames: list[bytes]) -> Message:
 class Conversation:
     """Protocol state of one request: the parts sent so far, the chunks received, the retry budget."""
 
-    def __init__(self, template: Submit, service: ServiceSettings, endpoint: str, reading: Reading) -> None:
+    def __init__(
+        self, template: Submit, service: ServiceSettings, endpoint: str, reading: Reading, assembly: AssemblySettings
+    ) -> None:
         self.template = template
         self.reading = reading
+        self.timeline = Timeline(assembly)  # where each chunk, and each of its words, lands in the output
         self.request_id = uuid.uuid4().hex
         self.parts: list[tuple[str | None, bool]] = []
         self.expected = 0
@@ -137,7 +143,9 @@ class Conversation:
         self.expected += 1
         start = self.reading.place(message.text)
         source = None if start is None else self.reading.to_original(start, start + len(message.text))
-        return AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000, source)
+        chunk = AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000, source)
+        words, sources = place_words(message, self.timeline.place(chunk), start, self.reading)
+        return replace(chunk, words=words, word_sources=sources)
 
     def must_retry(self) -> bool:
         """Lazy Pirate: True when the broker has been silent too long and the request must be

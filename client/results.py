@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from swtts.client.words import Source, TimedWord
 from swtts.config import AssemblySettings
 from swtts.pipeline.assembly import assemble, write_audio
 from swtts.protocol import Audio
@@ -23,6 +24,10 @@ class AudioChunk:
     complete; ``received_ms`` counts from the request being sent. ``text`` is the chunk as
     sent, its markup removed; ``source`` is the range of the request's text (as given, or
     all its tokens joined) that it reads, None if it could not be placed.
+
+    ``words``: each word of ``text`` with when it is heard, in seconds on the request's output
+    (the audio as assembled, pauses included: :attr:`SynthesisResult.audio`), in order;
+    ``word_sources``: where each is in the request's text as given (None if unknown).
     """
 
     index: int
@@ -42,6 +47,8 @@ class AudioChunk:
     received_ms: float
     total: int | None
     source: tuple[int, int] | None = None
+    words: tuple[TimedWord, ...] = ()
+    word_sources: tuple[Source, ...] = ()
 
     @classmethod
     def from_audio(cls, message: Audio, received_ms: float, source: tuple[int, int] | None = None) -> AudioChunk:
@@ -94,6 +101,16 @@ class SynthesisResult:
     @property
     def duration_s(self) -> float:
         return self.audio.size / self.sample_rate if self.sample_rate else 0.0
+
+    @property
+    def words(self) -> list[TimedWord]:
+        """Every word of the document with when it is heard in :attr:`audio` (seconds), in order."""
+        return [word for chunk in self.chunks for word in chunk.words]
+
+    @property
+    def word_sources(self) -> list[Source]:
+        """Where each of :attr:`words` is in the request's text as given (None if unknown)."""
+        return [source for chunk in self.chunks for source in chunk.word_sources]
 
     def write(self, path: str | Path) -> Path:
         """Write WAV/FLAC/OGG (by extension) atomically and verify it."""

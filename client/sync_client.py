@@ -134,7 +134,8 @@ class AudioStream(Iterator[AudioChunk]):
     def __init__(self, client: Client, text: TextSource, template: Submit, reading: Reading) -> None:
         """``text``: what to send (a whole text with its markup already removed), or the tokens."""
         self.client = client
-        self.conversation = Conversation(template, client.settings.service, client.endpoint, reading)
+        settings = client.settings
+        self.conversation = Conversation(template, settings.service, client.endpoint, reading, settings.assembly)
         self._generator = self._run(text)
 
     @property

@@ -36,6 +36,7 @@ from swtts.config.rules import (
 )
 
 __all__ = [
+    "MAX_CHUNK_CHARS",
     "AssemblySettings",
     "CacheSettings",
     "ChunkerSettings",
@@ -115,6 +116,7 @@ class VoiceSettings(Section):
     batching: str = setting("auto", choices=("auto", "on", "off"))
     batch_max_size: int = setting(8, low=1)
     batch_max_wait_ms: float = setting(4.0, low=0)
+    quick_start: bool = setting(False)
 
 
 @dataclass(frozen=True)
@@ -129,11 +131,16 @@ class SynthesisSettings(Section):
     loudness_dbfs: float = setting(-20.0, high=0)
 
 
+MAX_CHUNK_CHARS = 2000
+"""Longest chunk anyone may ask for: one chunk's audio (about 110 s at this length) is held
+whole by its worker, so this and the bounded forward passes keep a worker's memory bounded."""
+
+
 @dataclass(frozen=True)
 class ChunkerSettings(Section):
     section: ClassVar[str] = "chunker"
 
-    max_chunk_chars: int = setting(800, low=1)
+    max_chunk_chars: int = setting(800, low=1, high=MAX_CHUNK_CHARS)
     first_chunk_chars: int = setting(120, low=1)
 
 

@@ -47,6 +47,7 @@ from swtts.protocol.requests import (
     RequestTimings,
     Speech,
     Submit,
+    WordSpan,
 )
 from swtts.protocol.status import CacheStats, QueueStatus, WorkerState, WorkerStatus
 from swtts.protocol.voices import DEFAULT_VOICE, VoiceDescription, choose_voice, matching_voices, voice_name
@@ -99,6 +100,7 @@ __all__ = [
     "VoiceDescription",
     "VoicesQuery",
     "VoicesReply",
+    "WordSpan",
     "WorkerState",
     "WorkerStatus",
     "check_text",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +81,69 @@ def test_bad_output_paths_are_named(tmp_path: Path) -> None:
         check_output_path(tmp_path / "x.mp3")
     with pytest.raises(OutputError, match="does not exist"):
         check_output_path(tmp_path / "missing" / "x.wav")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError, match="is not a folder"):
+        check_output_path(tmp_path / "file" / "x.wav")
+    (tmp_path / "dir.wav").mkdir()
+    with pytest.raises(OutputError, match="it is a directory"):
+        check_output_path(tmp_path / "dir.wav")
+
+
+def test_a_folder_that_cannot_be_written_fails_when_the_writer_is_made(tmp_path: Path) -> None:
+    """The writer reserves its temporary file at once, so ``say`` fails before any synthesis;
+    the error names the user's path (/proc refuses new files even to root)."""
+    with pytest.raises(OutputError, match=r"^cannot write /proc/swtts-test\.wav: "):
+        AudioFileWriter("/proc/swtts-test.wav")
+
+
+TEN_MINUTES_PLUS = 22050 * 610
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("long.wav", "WAV"), ("long.flac", "FLAC"), ("long.ogg", "OGG")])
+def test_more_than_ten_minutes_are_written_in_each_format(tmp_path: Path, name: str, fmt: str) -> None:
+    """Written in a child process: libsndfile's Vorbis encoder used to crash (SIGSEGV) on one call
+    of about 2 million frames, which would take the test runner with it. Half goes in one call,
+    half chunk by chunk, as ``say`` writes it."""
+    target = tmp_path / name
+    script = f"""
+import numpy as np
+from swtts.pipeline.assembly import AudioFileWriter
+audio = (np.sin(np.arange({TEN_MINUTES_PLUS}) / 7) * 6000).astype(np.int16)
+half = audio.size // 2
+with AudioFileWriter({str(target)!r}, 22050) as writer:
+    writer.write(audio[:half])
+    for start in range(half, audio.size, 100_000):
+        writer.write(audio[start : start + 100_000])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    info = soundfile.info(str(target))
+    assert info.format == fmt and abs(info.frames - TEN_MINUTES_PLUS) <= 1 and info.duration > 600
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: a disk that fills up (needs the right to mount, as root in a container)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("name", ["full.wav", "full.flac", "full.ogg"])
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tiny_disk: Path, name: str) -> None:
+    noise = (np.random.default_rng(0).standard_normal(22050 * 600) * 8000).astype(np.int16)
+    with pytest.raises(OutputError, match=rf"^cannot write {tiny_disk / name}: no space left"):
+        write_audio(tiny_disk / name, noise, 22050)
+    assert list(tiny_disk.iterdir()) == [], subprocess.run(
+        ["df", str(tiny_disk)], capture_output=True, text=True
+    ).stdout
 
 
 def test_raw_pcm_writer(tmp_path: Path) -> None:
@@ -86,3 +152,9 @@ def test_raw_pcm_writer(tmp_path: Path) -> None:
         writer = RawPcmWriter(handle)
         writer.write(np.array([1, -2, 3], np.int16))
     assert target.read_bytes() == b"\x01\x00\xfe\xff\x03\x00"
+
+
+def test_a_writer_given_no_audio_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="no audio was produced"), AudioFileWriter(tmp_path / "x.wav"):
+        pass
+    assert list(tmp_path.iterdir()) == []

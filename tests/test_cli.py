@@ -39,7 +39,7 @@ def usage_error(*args: str) -> str:
         (["say", "Hi.", "--noise-w", "inf"], "--noise-w must be a finite number"),
         (["say", "Hi.", "--volume", "loud"], "--volume must be a number, got 'loud'"),
         (["say", "Hi.", "--speaker", "1.5"], "--speaker must be an integer, got '1.5'"),
-        (["say", "Hi.", "--max-chunk-chars", "0"], "--max-chunk-chars must be at least 1, got 0"),
+        (["say", "Hi.", "--max-chunk-chars", "100000"], "--max-chunk-chars must be between 1 and 2000, got 100000"),
         (["say", "Hi.", "--workers", "0"], "--workers must be at least 1 for say, which needs a worker"),
         (["say", "Hi.", "--workers", "-1"], '--workers must be at least 0, or "auto" (one per CPU core), got -1'),
         (["serve", "--workers", "-1"], '--workers must be at least 0, or "auto" (one per CPU core), got -1'),

@@ -106,6 +106,24 @@ def test_the_page_speaks_plays_and_offers_a_download(page: Any, tmp_path: Path) 
     assert abs(decoded_seconds(saved.read_bytes(), "mp3") - state["receivedSeconds"]) < 0.2
 
 
+def test_the_page_highlights_each_word_while_it_is_heard(page: Any) -> None:
+    page.fill("#text", SENTENCE)
+    page.click("#speak")
+    page.wait_for_function("window.swtts.highlights.length > 2", timeout=120_000)
+    assert page.inner_text("#reader mark") in SENTENCE  # a word is marked while the audio plays
+    page.wait_for_function("window.swtts.playbackDone || window.swtts.error", timeout=120_000)
+    state = page.evaluate("window.swtts")
+    words, seen = state["words"], state["highlights"]
+    assert [SENTENCE[w["source"][0] : w["source"][1]] for w in words] == [w["word"] for w in words]
+    indices = [h["index"] for h in seen]
+    assert indices == sorted(set(indices)) and indices[-1] == len(words) - 1
+    assert len(indices) >= 0.8 * len(words)  # a frame may skip a very short word on a busy machine
+    for highlight in seen:  # each was marked while it was being heard (a frame's lateness allowed)
+        word = words[highlight["index"]]
+        assert word["start"] <= highlight["at"] <= word["end"] + 0.25, (word, highlight)
+    assert page.inner_text("#reader mark") == words[-1]["word"]
+
+
 def test_an_article_plays_while_it_streams_and_stop_cancels_it(page: Any, page_server: HttpProcess) -> None:
     cancelled = metric(page_server.url, "swtts_requests_total", outcome="cancelled")
     page.fill("#text", ARTICLE)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from swtts.config import MAX_CHUNK_CHARS
 from swtts.protocol import (
     PROTOCOL_VERSION,
     Accepted,
@@ -123,8 +124,8 @@ MESSAGES: dict[type[Message], st.SearchStrategy[Any]] = {
         voice=st.none() | ids,
         params=params,
         use_cache=st.booleans(),
-        max_chunk_chars=st.none() | st.integers(20, 100_000),
-        first_chunk_chars=st.none() | st.integers(20, 100_000),
+        max_chunk_chars=st.none() | st.integers(20, MAX_CHUNK_CHARS),
+        first_chunk_chars=st.none() | st.integers(20, MAX_CHUNK_CHARS),
         deadline_s=st.none() | st.floats(0.001, 86_400),
         normalize=st.booleans(),
     ),

@@ -8,29 +8,40 @@ second session's cost to its copy of the weights.
 
 Loading checks the voice's files first (:func:`check_voice`), and any failure to load or
 warm it up becomes a :class:`VoiceLoadError` with one line naming the file and the reason.
+A *quick start* (one short job) skips the warm-up, the solo session and the graph
+optimizations; a voice that cannot speak then fails its first chunk instead, in one line too.
+
+No forward pass speaks more than :data:`~swtts.workers.passes.MAX_PASS_PHONEMES` phonemes,
+so a worker's memory is bounded whatever the text (see :mod:`swtts.workers.passes`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
+from swtts.config import VoiceSettings
 from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.timings import Phone
 from swtts.protocol import SynthesisParams
 from swtts.workers.loudness import level_audio
+from swtts.workers.passes import bounded_pieces
+from swtts.workers.phones import Spoken, concatenated, joined, pass_phones
 from swtts.workers.session import Providers, open_session, runs_on_cuda, session_providers, use_batching
 from swtts.workers.voice_files import VoiceFile, check_voice, voice_digest, voice_error
 
 LOGGER = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 400
+_WORDS_REMEMBERED = 20_000  # words read alone (for word timings): a few MB at most
 
 
 @dataclass(frozen=True)
@@ -50,13 +61,15 @@ class VoiceInfo:
 
 @dataclass(frozen=True)
 class Synthesized:
-    """One chunk's audio: int16 PCM plus per-sentence lengths so gaps can be inserted later."""
+    """One chunk's audio: int16 PCM plus per-sentence lengths so gaps can be inserted later, and
+    each phoneme's span of it (empty when the voice does not tell)."""
 
     pcm: bytes
     sample_rate: int
     sentence_samples: list[int]
     phonemes: str
     synth_ms: float
+    phones: list[Phone] = field(default_factory=list)
 
 
 class Engine:
@@ -70,12 +83,15 @@ class Engine:
         gpu_mem_limit_mb: int = 0,
         batching: str = "off",
         solo_threads: int = 0,
+        quick_start: bool = False,
     ) -> None:
         voice = check_voice(model)
         config = _piper_config(voice)
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
+        self._word_phonemes: dict[str, list[str]] = {}
+        self.quick_start = quick_start
         self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
         if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
@@ -98,12 +114,13 @@ class Engine:
             device=actual_device,
         )
         try:
-            for solo in (False, True) if self.solo_voice else (False,):
+            for solo in ((False, True) if self.solo_voice else (False,)) if not quick_start else ():
                 self.synthesize("Ready.", SynthesisParams(), solo)  # first run allocates: keep it off the first request
         except Exception as exc:  # a graph onnxruntime loads but cannot run is still a voice that cannot load
             raise voice_error("model", voice.model_path, f"fails its first synthesis: {one_line(exc)}") from exc
         LOGGER.info(
-            "loaded and warmed voice %s on %s (%d threads%s, batching %s) in %.0f ms",
+            "loaded %s voice %s on %s (%d threads%s, batching %s) in %.0f ms",
+            "(quick start)" if quick_start else "and warmed",
             self.info.name,
             actual_device,
             self.threads,
@@ -112,16 +129,32 @@ class Engine:
             (time.perf_counter() - started) * 1000,
         )
 
+    @classmethod
+    def from_settings(cls, voice: VoiceSettings, threads: int | None = None) -> Engine:
+        """The configured voice on ``threads`` (default ``voice.threads``, else every core)."""
+        cores = os.cpu_count() or 1
+        return cls(
+            voice.model or None,
+            voice.device,
+            threads or voice.threads or cores,
+            voice.gpu_mem_limit_mb,
+            voice.batching,
+            voice.solo_threads or cores,
+            voice.quick_start,
+        )
+
     def _open_sessions(
         self, voice: VoiceFile, config: PiperConfig, providers: Providers, device: str, batching: str, solo_threads: int
     ) -> None:
         """The voice's session(s) for ``device``: batching and the solo session depend on it."""
         self.batching = use_batching(batching, device)
-        self.solo_threads = solo_threads if device == "cpu" and solo_threads > self.threads else 0
+        solo_wanted = device == "cpu" and solo_threads > self.threads and not self.quick_start
+        self.solo_threads = solo_threads if solo_wanted else 0
+        optimize = not (self.quick_start and device == "cpu")
         try:
-            graph = _with_alignment_output(voice.model_path) if self.batching else str(voice.model_path)
-            session = open_session(graph, self.threads, providers, shared_arena=bool(self.solo_threads))
-            solo = open_session(graph, self.solo_threads, providers, shared_arena=True) if self.solo_threads else None
+            graph = alignment_graph(voice.model_path)
+            session = open_session(graph, self.threads, providers, bool(self.solo_threads), optimize)
+            solo = open_session(graph, self.solo_threads, providers, True, optimize) if self.solo_threads else None
         except Exception as exc:  # onnxruntime's own errors are plain Exceptions, one class per status code
             raise voice_error("model", voice.model_path, f"rejected by onnxruntime: {one_line(exc)}") from exc
         self.voice = PiperVoice(config=config, session=session)
@@ -141,15 +174,42 @@ class Engine:
             noise_w_scale=params.noise_w,
             normalize_audio=False,
         )
-        sentences: list[np.ndarray] = []
+        sentences: list[Spoken] = []
         phonemes: list[str] = []
         for start, end in sentence_spans(text) or [(0, len(text))]:
-            parts = list(voice.synthesize(text[start:end], config))
-            sentences.append(
-                np.concatenate([part.audio_float_array for part in parts]) if parts else np.zeros(0, np.float32)
-            )
-            phonemes.extend("".join(part.phonemes) for part in parts)
+            audio, spoken = self._speak(voice, text[start:end], config)
+            sentences.append(audio)
+            phonemes.extend(spoken)
         return self._finish(sentences, phonemes, params, (time.perf_counter() - started) * 1000)
+
+    def _speak(self, voice: PiperVoice, text: str, config: SynthesisConfig) -> tuple[Spoken, list[str]]:
+        """One sentence's audio, in forward passes of at most MAX_PASS_PHONEMES, and its phonemes
+        per espeak sentence (as ``PiperVoice.synthesize`` would give them, without its unbounded passes)."""
+        parts: list[Spoken] = []
+        spoken: list[str] = []
+        for sentence in voice.phonemize(text):
+            if not sentence:
+                continue
+            pieces = [self._forward(voice, piece, config) for piece in bounded_pieces(sentence)]
+            parts.append(joined(pieces, self.info.sample_rate))
+            spoken.append("".join(sentence))
+        return concatenated(parts), spoken
+
+    @staticmethod
+    def _forward(voice: PiperVoice, phonemes: list[str], config: SynthesisConfig) -> Spoken:
+        audio, samples_per_id = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), config, True)
+        clipped = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        return Spoken(clipped, pass_phones(phonemes, voice.config.phoneme_id_map, samples_per_id))
+
+    def word_phonemes(self, text: str) -> list[str]:
+        """How the voice reads ``text`` on its own (its phonemes, sentences joined by a space); remembered."""
+        phonemes = self._word_phonemes.get(text)
+        if phonemes is None:
+            if len(self._word_phonemes) >= _WORDS_REMEMBERED:
+                self._word_phonemes.clear()
+            sentences = self.voice.phonemize(text)
+            phonemes = self._word_phonemes[text] = [p for sentence in sentences for p in [*sentence, " "]][:-1]
+        return phonemes
 
     def synthesize_batch(self, items: Sequence[tuple[str, SynthesisParams]], max_rows: int = 8) -> list[Synthesized]:
         """Speak several chunks with padded forward passes of up to ``max_rows`` sentences.
@@ -168,10 +228,12 @@ class Engine:
             for sentence, (start, end) in enumerate(sentence_spans(text) or [(0, len(text))]):
                 for sentence_phonemes in self.voice.phonemize(text[start:end]):
                     if sentence_phonemes:
-                        ids = self.voice.phonemes_to_ids(sentence_phonemes)
-                        rows.append(_Row(item, sentence, ids, self._scales(params), params.speaker))
+                        phrase = (item, sentence, len(phonemes[item]))
+                        for piece, piece_phonemes in enumerate(bounded_pieces(sentence_phonemes)):
+                            ids = self.voice.phonemes_to_ids(piece_phonemes)
+                            rows.append(_Row(phrase, piece, piece_phonemes, ids, self._scales(params), params.speaker))
                         phonemes[item].append("".join(sentence_phonemes))
-        audio: dict[tuple[int, int], list[np.ndarray]] = {}
+        pieces: dict[tuple[int, int, int], dict[int, Spoken]] = {}
         groups: dict[tuple[float, float, float], list[_Row]] = {}
         for row in rows:
             groups.setdefault(row.scales, []).append(row)
@@ -182,19 +244,21 @@ class Engine:
                 batch = group[first : first + max_rows]
                 self.last_batch_sizes.append(len(batch))
                 for row, samples in zip(batch, self._run_batch(batch, scales), strict=True):
-                    audio.setdefault((row.item, row.sentence), []).append(samples)
+                    pieces.setdefault(row.phrase, {})[row.piece] = samples
         elapsed_ms = (time.perf_counter() - started) * 1000
+        rate = self.info.sample_rate
+        phrases = {phrase: joined([audio[piece] for piece in sorted(audio)], rate) for phrase, audio in pieces.items()}
         results = []
         for item, (text, params) in enumerate(items):
             count = len(sentence_spans(text) or [(0, len(text))])
             sentences = [
-                np.concatenate(audio[(item, sentence)]) if (item, sentence) in audio else np.zeros(0, np.float32)
+                concatenated([audio for (i, s, _), audio in sorted(phrases.items()) if (i, s) == (item, sentence)])
                 for sentence in range(count)
             ]
             results.append(self._finish(sentences, phonemes[item], params, elapsed_ms / len(items)))
         return results
 
-    def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[np.ndarray]:
+    def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[Spoken]:
         longest = max(len(row.ids) for row in batch)
         ids = np.zeros((len(batch), longest), dtype=np.int64)
         for position, row in enumerate(batch):
@@ -208,10 +272,13 @@ class Engine:
             inputs["sid"] = np.array([row.speaker for row in batch], dtype=np.int64)
         audio, durations = self.voice.session.run(None, inputs)[:2]
         hop = self.voice.config.hop_length
+        id_map = self.voice.config.phoneme_id_map
         out = []
         for position, row in enumerate(batch):
-            samples = int(durations.reshape(len(batch), -1)[position, : len(row.ids)].sum() * hop)
-            out.append(audio.reshape(len(batch), -1)[position, :samples].astype(np.float32))
+            samples_per_id = (durations.reshape(len(batch), -1)[position, : len(row.ids)] * hop).astype(np.int64)
+            samples = int(samples_per_id.sum())
+            row_audio = audio.reshape(len(batch), -1)[position, :samples].astype(np.float32)
+            out.append(Spoken(row_audio, pass_phones(row.phonemes, id_map, samples_per_id)))
         return out
 
     def _scales(self, params: SynthesisParams) -> tuple[float, float, float]:
@@ -224,42 +291,54 @@ class Engine:
         )
 
     def _finish(
-        self, sentences: list[np.ndarray], phonemes: list[str], params: SynthesisParams, synth_ms: float
+        self, sentences: list[Spoken], phonemes: list[str], params: SynthesisParams, synth_ms: float
     ) -> Synthesized:
-        joined = np.concatenate(sentences) if sentences else np.zeros(0, np.float32)
-        audio = level_audio(joined, self.info.sample_rate, params.loudness_dbfs) * params.volume
+        chunk = concatenated(sentences)
+        audio = level_audio(chunk.audio, self.info.sample_rate, params.loudness_dbfs) * params.volume
         return Synthesized(
             pcm=np.clip(audio * 32767.0, -32767, 32767).astype("<i2").tobytes(),
             sample_rate=self.info.sample_rate,
-            sentence_samples=[len(sentence) for sentence in sentences],
+            sentence_samples=[sentence.audio.size for sentence in sentences],
             phonemes=" ".join(phonemes),
             synth_ms=synth_ms,
+            phones=chunk.phones,
         )
 
 
 @dataclass(frozen=True)
 class _Row:
-    """One sentence's phoneme ids in a batched forward pass."""
+    """One piece of an espeak sentence's phoneme ids in a batched forward pass.
 
-    item: int
-    sentence: int
+    ``phrase`` is (chunk, sentence, espeak sentence); ``piece`` its place among that sentence's pieces.
+    """
+
+    phrase: tuple[int, int, int]
+    piece: int
+    phonemes: list[str]
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
 
 
-def _with_alignment_output(model_path: Path) -> bytes:
-    """The model with its phoneme-duration tensor exposed (patched in memory, never on disk)."""
+def alignment_graph(model_path: Path) -> bytes:
+    """The model with its phoneme-duration tensor (``w_ceil``) as a second output, in memory only.
+
+    Protobuf merges a message's repeated fields when it is read twice, so the file's bytes
+    followed by a small message holding just that graph output are the patched model: no
+    re-serializing of the weights (a third of a second for a 60 MB voice), only a parse to
+    find the tensor. A model that already exposes it is left as it is.
+    """
     import onnx
     from piper.patch_voice_with_alignment import add_alignment_output
 
-    model = onnx.load(str(model_path))
+    raw = model_path.read_bytes()
     try:
-        add_alignment_output(model)
+        tensor = add_alignment_output(onnx.load_from_string(raw))  # on a parsed copy: only its name is kept
     except ValueError as exc:
-        LOGGER.debug("model already exposes alignments: %s", exc)
-    serialized: bytes = model.SerializeToString()
-    return serialized
+        LOGGER.debug("no alignment output added to %s: %s", model_path, exc)
+        return raw
+    extra: bytes = onnx.ModelProto(graph=onnx.GraphProto(output=[onnx.ValueInfoProto(name=tensor)])).SerializeToString()
+    return raw + extra
 
 
 def one_line(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ import zmq
 from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.normalize import VERSION, NormalizedText, NormalizeOptions, normalize, normalizer_for
+from swtts.pipeline.timings import word_timings
 from swtts.protocol import (
     Disconnect,
     Error,
@@ -36,10 +37,11 @@ from swtts.protocol import (
     Result,
     Task,
     VoiceDescription,
+    WordSpan,
     decode,
 )
 from swtts.protocol.curve import SecurityError, secure_client
-from swtts.workers.engine import Engine, VoiceInfo
+from swtts.workers.engine import Engine, Synthesized, VoiceInfo
 from swtts.workers.parent import parent_alive
 
 LOGGER = logging.getLogger(__name__)
@@ -236,6 +238,17 @@ class Worker:
                 LOGGER.exception("normalizing chunk %s:%d failed; reading it as written", task.request_id, task.index)
         return NormalizedText(task.text, task.text, ())
 
+    def words(self, task: Task, reading: NormalizedText, result: Synthesized) -> tuple[WordSpan, ...]:
+        """When each word of the chunk (as sent) is spoken; none if that cannot be worked out,
+        which is logged: it must not cost the audio."""
+        try:
+            return tuple(word_timings(reading, result.phones, self.engine.word_phonemes))
+        except Exception:
+            LOGGER.exception(
+                "word timings of chunk %s:%d failed; sending its audio without them", task.request_id, task.index
+            )
+            return ()
+
     def _run_group(self, group: list[Task]) -> Iterator[Result | Failed]:
         readings = [self.reading(task) for task in group]
         try:
@@ -249,7 +262,7 @@ class Worker:
             for task in group:
                 yield Failed(task.request_id, task.index, f"{type(exc).__name__}: {exc}")
             return
-        for task, result in zip(group, results, strict=True):
+        for task, reading, result in zip(group, readings, results, strict=True):
             yield Result(
                 request_id=task.request_id,
                 index=task.index,
@@ -257,6 +270,7 @@ class Worker:
                 sample_rate=result.sample_rate,
                 sentence_samples=tuple(result.sentence_samples),
                 phonemes=result.phonemes,
+                words=self.words(task, reading, result),
                 synth_ms=round(result.synth_ms, 3),
                 batch=len(group),
                 solo=len(group) == 1 and group[0].solo and bool(self.engine.solo_threads),
@@ -286,13 +300,7 @@ def send(dealer: zmq.Socket[bytes], message: Message) -> None:
 
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
-    voice = settings.voice
-    cores = os.cpu_count() or 1
-    threads = voice.threads or cores
-    engine = Engine(
-        voice.model or None, voice.device, threads, voice.gpu_mem_limit_mb, voice.batching, voice.solo_threads or cores
-    )
-    worker = Worker(engine, settings, endpoint, parent_pid)
+    worker = Worker(Engine.from_settings(settings.voice), settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
     worker.run()

@@ -15,6 +15,7 @@ from swtts.broker.cache import CachedAudio, cache_key
 from swtts.broker.scheduler.collector import Collector
 from swtts.broker.scheduler.state import ChunkResult, Job, Request, State
 from swtts.pipeline.chunker import Chunk, looks_complete, split_text
+from swtts.pipeline.timings import words_from_ink
 from swtts.protocol import (
     Accepted,
     ErrorCode,
@@ -102,6 +103,7 @@ class Admission:
                     0.0,
                     "cache",
                     True,
+                    words=words_from_ink(chunk.text, cached.meta.get("words", [])) or (),
                 )
 
     def _share_of(self, text: str, voice: str | None) -> int | None:

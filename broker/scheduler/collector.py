@@ -13,6 +13,7 @@ import logging
 
 from swtts.broker.cache import CachedAudio
 from swtts.broker.scheduler.state import ChunkResult, Job, Request, State, Worker
+from swtts.pipeline.timings import words_to_ink
 from swtts.protocol import (
     CHANNELS,
     SAMPLE_WIDTH,
@@ -80,13 +81,21 @@ class Collector:
             # The chunk is out of every queue now: fail its request rather than leave it hanging.
             self.fail(request, ErrorCode.SYNTHESIS_FAILED, self.malformed(worker, job.chunk.index, "not int16 mono"))
             raise ProtocolError(ErrorCode.MALFORMED, "result: the audio must be int16 mono")
+        if result.words and result.words[-1].text_end > len(job.chunk.text):
+            problem = "word timings past the end of the chunk's text"
+            self.fail(request, ErrorCode.SYNTHESIS_FAILED, self.malformed(worker, job.chunk.index, problem))
+            raise ProtocolError(ErrorCode.MALFORMED, f"result: {problem}")
         state, metrics = self.state, self.state.metrics
         queued_ms = (job.dispatched - job.enqueued) * 1000
         metrics.chunks.labels("synthesized").inc()
         metrics.stage_seconds.labels("queue_wait").observe(queued_ms / 1000)
         metrics.stage_seconds.labels("synthesis").observe(result.synth_ms / 1000)
         if state.cache is not None and job.cache_key is not None:
-            meta = {"sentence_samples": list(result.sentence_samples), "phonemes": result.phonemes}
+            meta = {
+                "sentence_samples": list(result.sentence_samples),
+                "phonemes": result.phonemes,
+                "words": words_to_ink(job.chunk.text, result.words),
+            }
             state.cache.put(job.cache_key, CachedAudio(result.pcm, result.sample_rate, meta))
         if job.chunk.index in request.results or job.chunk.index < request.next_emit:
             return
@@ -100,6 +109,7 @@ class Collector:
             worker.label,
             False,
             state.clock(),
+            result.words,
         )
         worker.batch_sizes[result.batch] = worker.batch_sizes.get(result.batch, 0) + 1
         worker.solo_chunks += result.solo
@@ -159,6 +169,7 @@ class Collector:
                 paragraph_start=chunk.paragraph_start,
                 sentence_end=chunk.sentence_end,
                 phonemes=result.phonemes,
+                words=result.words,
                 total=len(request.jobs) if request.closed else None,
                 cached=result.cached,
                 worker=result.worker,

@@ -21,6 +21,7 @@ from swtts.protocol import (
     Ready,
     SynthesisParams,
     VoiceDescription,
+    WordSpan,
     WorkerState,
     WorkerStatus,
     matching_voices,
@@ -42,6 +43,7 @@ class ChunkResult:
     worker: str
     cached: bool
     arrived: float = 0.0
+    words: tuple[WordSpan, ...] = ()
 
 
 @dataclass

@@ -55,7 +55,45 @@ def register(commands: Subcommands) -> None:
     say.add_argument(
         "--stream", action="store_true", help="write audio as it arrives (with --file -, read stdin as it comes)"
     )
+    say.add_argument(
+        "--words", metavar="W.json", help='write when each word is spoken: [{"word", "start", "end"}, ...] in seconds'
+    )
+    say.add_argument(
+        "--subtitles",
+        metavar="S.srt|S.vtt",
+        help="write subtitles of readable phrases that follow the audio (WebVTT with a timestamp per word)",
+    )
     say.set_defaults(handler=run)
+
+
+def _check_side_files(args: argparse.Namespace) -> None:
+    """The word and subtitle files' folders exist and their kinds are known, before anything is spoken."""
+    from swtts.pipeline.subtitles import FORMATS
+
+    for flag, path, kinds in (("--words", args.words, (".json",)), ("--subtitles", args.subtitles, FORMATS)):
+        if path is None:
+            continue
+        if Path(path).suffix.lower() not in kinds:
+            raise UsageError(f"{flag} {path}: use a {' or '.join(kinds)} file")
+        if not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"{flag} {path}: folder {Path(path).parent} does not exist")
+
+
+def _write_side_files(args: argparse.Namespace, chunks: list[Any]) -> None:
+    """The word list and subtitles of what was spoken (written whole, then renamed into place)."""
+    from swtts.pipeline.subtitles import subtitles, words_json
+
+    if args.words is not None:
+        _write_text(Path(args.words), words_json([word for chunk in chunks for word in chunk.words]))
+    if args.subtitles is not None:
+        _write_text(Path(args.subtitles), subtitles(chunks, args.subtitles))
+
+
+def _write_text(target: Path, text: str) -> None:
+    """Written whole beside the target, then renamed into place: never half a file."""
+    temporary = target.with_name(f".{target.name}.part")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
 
 
 def _check_workers(args: argparse.Namespace, settings: Settings) -> None:
@@ -102,6 +140,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
     if args.output != "-":
         check_output_path(args.output)
+    _check_side_files(args)
     source: Any = _stdin_pieces() if (args.stream and args.file == "-") else read_text(args)
     options = SynthesisOptions(
         use_cache=not args.no_cache,
@@ -132,14 +171,18 @@ def _speak(client: Any, source: Any, args: argparse.Namespace, options: Any) -> 
         result = client.synthesize(source, options, on_chunk=on_chunk)
         progress.close()
         path = result.write(args.output)
+        _write_side_files(args, result.chunks)
         _report(path, result.duration_s, len(result.chunks), time.perf_counter() - started, result.timings)
         return 0
     assembler = Assembler(client.settings.assembly)
     writer: Any = None
     frames = 0
     count = 0
+    spoken = []
     try:
         for chunk in client.stream(source, options):
+            if args.words or args.subtitles:
+                spoken.append(chunk)
             if writer is None:
                 writer = RawPcmWriter() if args.output == "-" else AudioFileWriter(args.output, chunk.sample_rate)
             samples = assembler.add(chunk)
@@ -154,6 +197,7 @@ def _speak(client: Any, source: Any, args: argparse.Namespace, options: Any) -> 
         if isinstance(writer, AudioFileWriter):
             path = writer.commit()
             _report(path, frames / sample_rate, count, time.perf_counter() - started, {})
+        _write_side_files(args, spoken)
         return 0
     except BaseException:
         if isinstance(writer, AudioFileWriter):

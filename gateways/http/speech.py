@@ -5,7 +5,9 @@ voice, no worker) is still a proper status; after that the audio streams chunk b
 through the format's encoder. A client that leaves mid-stream cancels the request at the
 broker. With ``stream_format: sse`` each piece of audio is a ``speech.audio.delta`` event
 (base64); a chunk's first delta also carries what the client knows of that chunk (see
-:func:`chunk_fields`), and the stream ends with ``speech.audio.done``.
+:func:`chunk_fields`: its words with when each is heard), and the stream ends with
+``speech.audio.done``. ``timestamps: true`` answers with one JSON object instead, the whole
+file in base64 beside its words (as Kokoro-FastAPI's captioned speech does).
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class SpeechRequest(BaseModel):
     )
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate; length_scale = 1 / speed")
     stream_format: Literal["audio", "sse"] = "audio"
+    timestamps: bool = Field(
+        False,
+        description='Answer with JSON: {"audio": base64 of the whole file, "format", "words": '
+        '[{"word", "start", "end"}, ...]} (seconds). With stream_format "sse" every chunk\'s words come with its audio',
+    )
     instructions: str | None = Field(None, description="Accepted and ignored (Piper voices take no instructions)")
 
 
@@ -105,10 +112,12 @@ class SpeechService:
         encoded = self._encoded(encoder, first, audio, audio_format.name)
         if request.stream_format == "sse":
             body, media_type = _sse(encoded), "text/event-stream"
+        elif request.timestamps:
+            body, media_type = _captioned(encoded, audio_format.name), "application/json"
         else:
             body, media_type = _audio(encoded), audio_format.content_type
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        if request.stream_format == "audio":
+        if request.stream_format == "audio" and not request.timestamps:
             headers["Content-Disposition"] = f'inline; filename="speech.{audio_format.name}"'
 
         async def close(completed: bool) -> None:
@@ -178,13 +187,26 @@ async def _audio(encoded: AsyncIterator[tuple[bytes, AudioChunk | None]]) -> Asy
             yield data
 
 
-def chunk_fields(chunk: AudioChunk) -> dict[str, Any]:
-    """What an SSE delta says of the chunk whose audio it starts: its place in the document and its text.
+async def _captioned(encoded: AsyncIterator[tuple[bytes, AudioChunk | None]], name: str) -> AsyncIterator[bytes]:
+    """The whole file and its words as one JSON object, once the last chunk is encoded."""
+    data = bytearray()
+    words: list[dict[str, Any]] = []
+    async for piece, chunk in encoded:
+        data += piece
+        if chunk is not None:
+            words += [{"word": w.word, "start": w.start, "end": w.end} for w in chunk.words]
+    yield json.dumps({"audio": base64.b64encode(data).decode("ascii"), "format": name, "words": words}).encode()
 
-    Everything the client learns per chunk and a listener may follow along with belongs here
-    (word timings, once chunks carry them, go beside the text).
-    """
-    return {"index": chunk.index, "total": chunk.total, "text": chunk.text}
+
+def chunk_fields(chunk: AudioChunk) -> dict[str, Any]:
+    """What an SSE delta says of the chunk whose audio it starts: its place in the document, its text,
+    and its words: when each is heard (seconds on the response's audio) and where it is in the input
+    (``source``: [start, end) character offsets, null if unknown), for a page that highlights it."""
+    words = [
+        {"word": w.word, "start": w.start, "end": w.end, "source": list(source) if source else None}
+        for w, source in zip(chunk.words, chunk.word_sources, strict=True)
+    ]
+    return {"index": chunk.index, "total": chunk.total, "text": chunk.text, "words": words}
 
 
 async def _sse(encoded: AsyncIterator[tuple[bytes, AudioChunk | None]]) -> AsyncIterator[bytes]:

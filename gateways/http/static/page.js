@@ -2,7 +2,9 @@
 // speech.audio.delta per chunk, naming the chunk) and schedules each piece on the Web Audio
 // clock as it arrives, so a long article starts playing at its first chunk. The received
 // PCM becomes the WAV/PCM download; other formats are asked of the server again (its cache
-// answers). window.swtts exposes the playback state (tests and the curious read it).
+// answers). Each chunk's first delta also carries its words (when each is heard, and where it is
+// in the text): the word being heard is highlighted in the text below the controls.
+// window.swtts exposes the playback state (tests and the curious read it).
 "use strict";
 
 const RATE = 24000;
@@ -16,12 +18,16 @@ const state = {
   playbackDone: false,
   error: null,
   download: null, // {format, bytes}
+  words: [], // [{word, start, end, source}] on the audio's clock (seconds), as received
+  word: null, // index of the word being heard
+  highlights: [], // [{index, at}]: each word highlighted, and where in the audio it was then
 };
 window.swtts = state;
 
 let context = null;
 let controller = null;
-let pieces = []; // [{start, duration}] on the AudioContext clock
+let pieces = []; // [{start, duration, offset}]: AudioContext time, length, and where it starts in the audio
+let spokenText = "";
 let nextStart = 0;
 let pcm = [];
 
@@ -82,7 +88,7 @@ function schedule(bytes) {
   source.connect(context.destination);
   const start = Math.max(nextStart, context.currentTime + 0.05);
   source.start(start);
-  pieces.push({ start, duration: buffer.duration });
+  pieces.push({ start, duration: buffer.duration, offset: state.receivedSeconds });
   nextStart = start + buffer.duration;
   state.receivedSeconds += buffer.duration;
 }
@@ -108,14 +114,38 @@ function handleEvent(block) {
       state.chunks = event.index + 1;
       state.total = event.total ?? null;
     }
+    if (event.words) state.words.push(...event.words);
   } else if (event.type === "error") {
     throw new Error(event.error.message);
   }
 }
 
+function heardAt(now) {
+  const piece = pieces.find((p) => now >= p.start && now < p.start + p.duration);
+  return piece ? piece.offset + (now - piece.start) : null;
+}
+
+function highlight(now) {
+  const at = heardAt(now);
+  if (at === null) return;
+  let index = state.word ?? -1;
+  while (index + 1 < state.words.length && state.words[index + 1].start <= at) index++;
+  if (index < 0 || index === state.word) return;
+  state.word = index;
+  state.highlights.push({ index, at });
+  const { source } = state.words[index];
+  const reader = $("reader");
+  if (!source) return;
+  const mark = document.createElement("mark");
+  mark.textContent = spokenText.slice(source[0], source[1]);
+  reader.replaceChildren(spokenText.slice(0, source[0]), mark, spokenText.slice(source[1]));
+  mark.scrollIntoView({ block: "nearest" });
+}
+
 function tick() {
   if (!context) return;
   const now = context.currentTime;
+  highlight(now);
   state.playedSeconds = pieces.reduce(
     (sum, piece) => sum + Math.min(Math.max(now - piece.start, 0), piece.duration),
     0,
@@ -185,7 +215,10 @@ async function speak() {
   stop();
   Object.assign(state, {
     phase: "speaking", chunks: 0, total: null, receivedSeconds: 0, playedSeconds: 0, playbackDone: false, error: null, download: null,
+    words: [], word: null, highlights: [],
   });
+  spokenText = $("text").value;
+  $("reader").textContent = spokenText;
   $("download").hidden = true;
   $("speak").disabled = true;
   $("stop").disabled = false;
