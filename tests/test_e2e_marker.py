@@ -71,14 +71,15 @@ def test_commands_that_start_swtts(command: object, starts_swtts: bool) -> None:
 
 def test_the_rule_fails_planted_tests_and_orders_unit_tests_first(tmp_path: Path) -> None:
     """The planted tests sit beside a conftest that is ours, as the real ones do; the session
-    fixture counts for every test that uses it, not only the one that set it up."""
+    fixture counts for every test that uses it, not only the one that set it up. No short
+    summary (-rN): under CI=true pytest prints it untruncated, repeating each message."""
     planted = tmp_path / "tests"
     planted.mkdir()
     (planted / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
     (planted / "test_planted.py").write_text(PLANTED)
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"),
+            *(sys.executable, "-m", "pytest", "-v", "-rN", "-p", "no:cacheprovider"),
             *("-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(planted)),
         ],
         capture_output=True,
