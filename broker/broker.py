@@ -1,7 +1,8 @@
 """The broker process: one ROUTER socket, a poll loop, and the :class:`Scheduler` behind it.
 
 Producers and workers all connect DEALER sockets to the same endpoint, so one address serves
-both (``swtts serve --bind``, ``swtts worker --connect``, ``swtts say --connect``). The
+both (``swtts serve --bind``, ``swtts worker --connect``, ``swtts say --connect``); with
+CURVE, each message is checked against its sender's role (:mod:`swtts.broker.roles`). The
 ROUTER has ``ROUTER_MANDATORY`` set, so a message to a peer that is gone raises instead of
 vanishing; a full peer queue keeps the message in a per-peer backlog for the next turn.
 """
@@ -16,10 +17,10 @@ from collections import defaultdict, deque
 
 import zmq
 
-from swtts.broker.cache import AudioCache
+from swtts.broker.cache import AudioCache, open_cache
 from swtts.broker.metrics import Metrics
 from swtts.broker.scheduler import Scheduler
-from swtts.broker.security import secure_server
+from swtts.broker.security import Guard, secure_server
 from swtts.config import Settings
 from swtts.protocol import ErrorCode, ProtocolError, decode
 
@@ -46,6 +47,10 @@ def release_free_memory() -> None:
     libc.malloc_trim(0)
 
 
+class BindError(RuntimeError):
+    """The broker's endpoint (or its metrics port) cannot be bound; the message names it."""
+
+
 class Broker:
     """Bind, then :meth:`run` until :attr:`stop_event` is set."""
 
@@ -55,12 +60,7 @@ class Broker:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.stop_event = threading.Event()
         enabled = settings.cache.enabled if use_cache is None else use_cache
-        cache_cfg = settings.cache
-        self.cache = (
-            AudioCache(cache_cfg.directory(), cache_cfg.max_mb * 2**20, cache_cfg.max_entries, cache_cfg.ttl_s)
-            if enabled
-            else None
-        )
+        self.cache: AudioCache | None = open_cache(settings.cache) if enabled else None
         self.metrics = Metrics(settings.metrics.enabled)
         self.scheduler = Scheduler(settings, self.cache, self.metrics)
         self.socket = self.context.socket(zmq.ROUTER)
@@ -68,13 +68,24 @@ class Broker:
         self.socket.setsockopt(zmq.SNDHWM, _SEND_HWM)
         self.socket.setsockopt(zmq.RCVHWM, _HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.authenticator = secure_server(self.context, self.socket, self.endpoint, settings.security)
-        self.socket.bind(self.endpoint)
+        self.guard: Guard | None = None
+        try:
+            self.guard = secure_server(self.context, self.socket, self.endpoint, settings.security)
+            self._bind()
+            if settings.metrics.enabled:
+                self.metrics.serve(settings.metrics.host, settings.metrics.port)
+        except BaseException:
+            self.close()
+            raise
         self.bound = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._backlog: dict[bytes, deque[list[bytes]]] = defaultdict(deque)
-        if settings.metrics.enabled:
-            self.metrics.serve(settings.metrics.host, settings.metrics.port)
         LOGGER.info("broker listening on %s (cache %s)", self.bound, "on" if self.cache else "off")
+
+    def _bind(self) -> None:
+        try:
+            self.socket.bind(self.endpoint)
+        except zmq.ZMQError as exc:  # a port in use, an address not of this host, a folder that is not there
+            raise BindError(f"cannot bind {self.endpoint}: {zmq.strerror(exc.errno or 0)}") from None
 
     def run(self) -> None:
         """Serve until stopped; then fail what is still in flight so no producer hangs."""
@@ -86,6 +97,7 @@ class Broker:
                 if poller.poll(0 if self.scheduler.state.more_to_send else _POLL_MS):
                     self._drain_socket()
                 self.scheduler.tick()
+                self.scheduler.state.warnings.flush()
                 self._flush()
                 if busy and not self.requests_in_progress:
                     release_free_memory()  # what the last request used goes back to the system
@@ -101,8 +113,8 @@ class Broker:
 
     def close(self) -> None:
         self.socket.close(linger=200)
-        if self.authenticator is not None:
-            self.authenticator.stop()
+        if self.guard is not None:
+            self.guard.stop()
         if self.cache is not None:
             self.cache.close()
 
@@ -110,22 +122,27 @@ class Broker:
         """Handle every message waiting (bounded per turn so timers still run)."""
         for _ in range(1000):
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                if self.guard is None:
+                    self._handle(self.socket.recv_multipart(zmq.NOBLOCK), None)
+                else:  # the frames carry the sender's CURVE key (the ZAP User-Id)
+                    frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                    self._handle([frame.bytes for frame in frames], str(frames[-1].get("User-Id")))
             except zmq.Again:
                 return
-            self._handle(frames)
             self._flush()
 
-    def _handle(self, frames: list[bytes]) -> None:
+    def _handle(self, frames: list[bytes], user_id: str | None) -> None:
         if len(frames) < 2:
             return
         peer, body = frames[0], frames[1:]
         started = time.perf_counter()
         try:
             message = decode(body)
+            if self.guard is not None:
+                self.guard.roles.check(user_id, message)
             self.scheduler.handle(peer, message)
         except ProtocolError as error:
-            LOGGER.warning("bad message from %s: %s", peer.hex(), error)
+            self.scheduler.state.warnings.warning(peer, LOGGER, "bad message from %s: %s", peer.hex(), error)
             self.scheduler.reject(peer, error)
         except Exception:  # a bug must never take the broker down with everyone's work
             LOGGER.exception("internal error handling a message from %s", peer.hex())

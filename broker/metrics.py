@@ -64,7 +64,7 @@ class Metrics:
         self.requests = Counter("swtts_requests", "Requests by outcome", ["outcome"], registry=r)
         self.chunks = Counter(
             "swtts_chunks",
-            "Chunks by outcome (synthesized, cached, failed, requeued, dropped)",
+            "Chunks by outcome (synthesized, cached, failed, requeued, overdue, dropped)",
             ["outcome"],
             registry=r,
         )
@@ -86,15 +86,20 @@ class Metrics:
         )
         self.queue_depth = Gauge("swtts_queue_chunks", "Chunks waiting for a worker", registry=r)
         self.active_requests = Gauge("swtts_active_requests", "Requests in progress", registry=r)
-        self.workers = Gauge("swtts_workers", "Workers by state and device", ["state", "device"], registry=r)
+        self.workers = Gauge(
+            "swtts_workers", "Workers by state (ready, busy, stalled, dead) and device", ["state", "device"], registry=r
+        )
         self.cache_events = Counter("swtts_cache", "Cache lookups by result (hit, miss)", ["result"], registry=r)
         self.cache_bytes = Gauge("swtts_cache_bytes", "Compressed bytes stored in the cache", registry=r)
         self.cache_evictions = Gauge("swtts_cache_evictions", "Entries evicted from the cache", registry=r)
         self.audio_seconds = Counter("swtts_audio_seconds", "Seconds of audio produced", registry=r)
 
     def serve(self, host: str, port: int) -> None:
-        """Expose the registry over HTTP from a daemon thread."""
+        """Expose the registry over HTTP from a daemon thread; OSError naming the address if it cannot."""
         from prometheus_client import start_http_server
 
-        start_http_server(port, addr=host, registry=self.registry)
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise OSError(f"cannot serve metrics on http://{host}:{port}: {exc.strerror}") from None
         LOGGER.info("metrics on http://%s:%d/metrics", host, port)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 
+from swtts.config import ConfigError, Settings, parse_text
+
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What each command module's ``register`` adds its subparser to."""
 
@@ -32,6 +34,8 @@ SETTING_FLAGS = {  # flag -> the config key it overrides
     "--speaker": "synthesis.speaker",
     "--volume": "synthesis.volume",
     "--metrics-port": "metrics.port",
+    "--uri": "wyoming.uri",
+    "--http": "http.bind",
 }
 
 
@@ -65,6 +69,14 @@ def add_global(parser: argparse.ArgumentParser, top: bool) -> None:
         default=None if top else argparse.SUPPRESS,
         help="TOML file overriding config/default.toml (flags override the file)",
     )
+
+
+def override_from_flag(settings: Settings, flag: str, key: str, text: str) -> Settings:
+    """``settings`` with ``key`` set from a flag's text, checked as the file's value is; an error names the flag."""
+    try:
+        return settings.override(**{key.replace(".", "__"): parse_text(key, text)})
+    except ConfigError as exc:
+        raise UsageError(f"{flag} {exc.problem}") from None
 
 
 def add_setting(sub: argparse.ArgumentParser, flag: str, help: str, metavar: str | None = None) -> None:

@@ -39,14 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("swtts: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # one clear line for the user; details with --log-level debug
-        from swtts.client import TTSError
-
-        if not isinstance(exc, (TTSError, OSError, ValueError, RuntimeError)):
-            raise
+    except Exception as exc:  # one clear line for the user; the traceback with --log-level debug
         LOGGER.debug("failure", exc_info=True)
-        _fail(args, str(exc))
+        _fail(args, _one_line(exc))
         return 1
+
+
+def _one_line(exc: Exception) -> str:
+    """What went wrong, in one line; an error of an unexpected kind is named by its type."""
+    from swtts.client import TTSError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, (TTSError, OSError, ValueError, RuntimeError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _fail(args: argparse.Namespace, message: str) -> None:

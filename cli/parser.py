@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from swtts.cli.commands import COMMANDS
-from swtts.cli.flags import SETTING_FLAGS, Parser, UsageError, add_global
-from swtts.config import ConfigError, Settings, load_settings, parse_text
+from swtts.cli.flags import SETTING_FLAGS, Parser, add_global, override_from_flag
+from swtts.config import Settings, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,12 +25,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     for flag, key in SETTING_FLAGS.items():
         text = getattr(args, flag.removeprefix("--").replace("-", "_"), None)
-        if text is None:
-            continue
-        try:
-            settings = settings.override(**{key.replace(".", "__"): parse_text(key, text)})
-        except ConfigError as exc:
-            raise UsageError(f"{flag} {exc.problem}") from None
+        if text is not None:
+            settings = override_from_flag(settings, flag, key, text)
     if getattr(args, "metrics_port", None) is not None:
         settings = settings.override(metrics__enabled=True)
+    if getattr(args, "http", None) is not None:
+        settings = settings.override(http__enabled=True)
     return settings

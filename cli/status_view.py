@@ -20,11 +20,11 @@ def render_status(snapshot: StatusReply, previous: StatusReply | None, interval_
         f"{queue.in_flight_chunks} in flight"
     )
     lines.append("")
-    lines.append(f"{'worker':<28} {'voice':<22} {'device':<8} {'state':<6} {'done':>6} {'solo':>6}")
+    lines.append(f"{'worker':<28} {'voice':<22} {'device':<8} {'state':<7} {'done':>6} {'solo':>6} {'late':>5}")
     for worker in snapshot.workers:
         lines.append(
-            f"{worker.worker:<28} {worker.voice:<22} {worker.device:<8} {worker.state.value:<6}"
-            f" {worker.chunks_done:>6} {worker.solo_chunks:>6}"
+            f"{worker.worker:<28} {worker.voice:<22} {worker.device:<8} {worker.state.value:<7}"
+            f" {worker.chunks_done:>6} {worker.solo_chunks:>6} {worker.missed_deadlines:>5}"
         )
     cache = snapshot.cache
     lines.append("")

@@ -15,6 +15,7 @@ from swtts.client.options import SynthesisOptions
 from swtts.client.output import WrittenAudio
 from swtts.client.results import AudioChunk, SynthesisResult
 from swtts.client.sync_client import AudioStream, Client
+from swtts.client.words import TimedWord
 from swtts.protocol import (
     BusyError,
     InvalidRequestError,
@@ -43,6 +44,7 @@ __all__ = [
     "SynthesisOptions",
     "SynthesisResult",
     "TTSError",
+    "TimedWord",
     "UnavailableError",
     "VoiceDescription",
     "WrittenAudio",

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import zmq.asyncio
 
 from swtts.client.conversation import POLL_S, Conversation, Question, TokenParts, checked_text
-from swtts.client.options import SynthesisOptions, request_template
+from swtts.client.options import SynthesisOptions, markup_options, request_template
+from swtts.client.reading import Reading
 from swtts.client.results import AudioChunk, SynthesisResult
 from swtts.client.transport import dealer, send_nowait_async
 from swtts.config import Settings, load_settings
@@ -79,10 +80,11 @@ class AsyncClient:
         client's async iterable is awaited token by token. A silent broker is retried as in
         the sync client (fresh socket, parts replayed, chunks already received skipped).
         """
-        if isinstance(text, str):
-            checked_text(text, self.settings.service.max_text_chars)
         template = request_template(self.settings, options)
-        conversation = Conversation(template, self.settings.service, self.endpoint)
+        reading = Reading(markup_options(self.settings, template))
+        if isinstance(text, str):
+            text = reading.whole(checked_text(text, self.settings.service.max_text_chars))
+        conversation = Conversation(template, self.settings.service, self.endpoint, reading, self.settings.assembly)
         return AsyncAudioStream(self._run(text, conversation), conversation)
 
     async def voices(self, timeout_s: float = 5.0) -> list[VoiceDescription]:
@@ -151,7 +153,7 @@ class AsyncClient:
         The next token is awaited without being cancelled, in short slices while text is
         pending, so a slow stream without punctuation is still flushed after ``flush_after_s``.
         """
-        parts = TokenParts(self.settings.stream)
+        parts = TokenParts(self.settings.stream, conversation.reading)
 
         async def send(texts: list[str]) -> None:
             for text in texts:

@@ -3,7 +3,8 @@
 A :class:`Conversation` knows what to send for a request, what each reply means, and when a
 silent broker must be retried (Lazy Pirate: a fresh socket, the request resubmitted part by
 part under a new id, chunks already received skipped, a bounded number of times, then a clear
-error). :class:`Question` does the same for one question (ping, status, voices, cache).
+error). A broker that never answered at all is not retried: after ``client_connect_timeout_s``
+(as short as a ping's wait) the request fails saying so. :class:`Question` does the same for one question (ping, status, voices, cache).
 :class:`TokenParts` cuts an LLM's token stream into the parts of a streamed request. The two
 faces only move frames between these and their sockets.
 """
@@ -13,10 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from swtts.client.reading import Reading
 from swtts.client.results import AudioChunk
-from swtts.config import ServiceSettings, StreamSettings
+from swtts.client.words import place_words
+from swtts.config import AssemblySettings, ServiceSettings, StreamSettings
+from swtts.pipeline.assembly import Timeline
 from swtts.pipeline.segmenter import SentenceSegmenter
 from swtts.protocol import (
     Accepted,
@@ -65,8 +70,12 @@ def read_reply(frames: list[bytes]) -> Message:
 class Conversation:
     """Protocol state of one request: the parts sent so far, the chunks received, the retry budget."""
 
-    def __init__(self, template: Submit, service: ServiceSettings, endpoint: str) -> None:
+    def __init__(
+        self, template: Submit, service: ServiceSettings, endpoint: str, reading: Reading, assembly: AssemblySettings
+    ) -> None:
         self.template = template
+        self.reading = reading
+        self.timeline = Timeline(assembly)  # where each chunk, and each of its words, lands in the output
         self.request_id = uuid.uuid4().hex
         self.parts: list[tuple[str | None, bool]] = []
         self.expected = 0
@@ -77,6 +86,7 @@ class Conversation:
         self._retries = 0
         self.started = time.perf_counter()
         self._heard = time.monotonic()
+        self._answered = False  # the broker has said something about this request
 
     def start(self) -> None:
         """The request goes out now: ``received_ms`` and the silence timer count from here."""
@@ -109,11 +119,13 @@ class Conversation:
             max_chunk_chars=template.max_chunk_chars,
             first_chunk_chars=template.first_chunk_chars,
             deadline_s=template.deadline_s,
+            normalize=template.normalize,
         ).encode()
 
     def receive(self, frames: list[bytes]) -> AudioChunk | None:
         """Interpret one reply: a new chunk, None, or a :class:`TTSError` for a failed request."""
         self._heard = time.monotonic()
+        self._answered = True
         message = read_reply(frames)
         if isinstance(message, (Accepted, Audio, Done, Error)) and message.request_id not in (self.request_id, None):
             return None
@@ -129,7 +141,11 @@ class Conversation:
         if not isinstance(message, Audio) or message.index != self.expected:
             return None
         self.expected += 1
-        return AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000)
+        start = self.reading.place(message.text)
+        source = None if start is None else self.reading.to_original(start, start + len(message.text))
+        chunk = AudioChunk.from_audio(message, (time.perf_counter() - self.started) * 1000, source)
+        words, sources = place_words(message, self.timeline.place(chunk), start, self.reading)
+        return replace(chunk, words=words, word_sources=sources)
 
     def must_retry(self) -> bool:
         """Lazy Pirate: True when the broker has been silent too long and the request must be
@@ -139,6 +155,11 @@ class Conversation:
             self._heard = now  # nothing sent yet (the LLM is still thinking): nothing to wait for
             return False
         service = self._service
+        if not self._answered and now - self._heard > service.client_connect_timeout_s:
+            raise UnavailableError(
+                f"no answer from the broker at {self._endpoint} within {service.client_connect_timeout_s:g} s "
+                "(service.client_connect_timeout_s); is it running?"
+            )
         if now - self._heard <= service.client_timeout_s:
             return False
         self._retries += 1
@@ -182,10 +203,14 @@ class Question(Generic[_R]):
 
 
 class TokenParts:
-    """Cuts a token stream into a streamed request's parts: each sentence as soon as it is complete."""
+    """Cuts a token stream into a streamed request's parts: each sentence as soon as it is complete.
 
-    def __init__(self, settings: StreamSettings) -> None:
+    Tokens go through the request's :class:`Reading` first (its markup removed as it settles).
+    """
+
+    def __init__(self, settings: StreamSettings, reading: Reading) -> None:
         self.segmenter = SentenceSegmenter(settings.flush_chars, settings.flush_after_s)
+        self.reading = reading
         self._sent_any = False
 
     @property
@@ -194,14 +219,14 @@ class TokenParts:
         return bool(self.segmenter.pending.strip())
 
     def feed(self, token: str) -> list[str]:
-        return self._kept(self.segmenter.feed(token))
+        return self._kept(self.segmenter.feed(self.reading.feed(token)))
 
     def poll(self) -> list[str]:
         return self._kept(self.segmenter.poll())
 
     def finish(self) -> list[str]:
         """The last parts; a stream that never had any text is an error."""
-        parts = self._kept(self.segmenter.finish())
+        parts = self._kept(self.segmenter.feed(self.reading.finish()) + self.segmenter.finish())
         if not self._sent_any:
             raise InvalidRequestError("the token stream produced no text", ErrorCode.EMPTY_TEXT)
         return parts

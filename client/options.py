@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swtts.config import Settings
+from swtts.pipeline.normalize import MarkupOptions
 from swtts.protocol import InvalidRequestError, ProtocolError, Submit, SynthesisParams
 
 
@@ -14,7 +15,8 @@ class SynthesisOptions:
 
     ``voice`` is a voice name (its file's stem, e.g. ``en_US-joe-medium``) or a language
     (``fr_FR``, ``fr``, ``en-us``); None lets the broker use its default voice. A scale that is
-    None and configured as the voice's own is left to the voice.
+    None and configured as the voice's own is left to the voice. ``normalize`` False reads the
+    text as written: markup and all, numbers as espeak reads them.
     """
 
     voice: str | None = None
@@ -27,6 +29,7 @@ class SynthesisOptions:
     max_chunk_chars: int | None = None
     first_chunk_chars: int | None = None
     deadline_s: float | None = None
+    normalize: bool | None = None
 
 
 def request_template(settings: Settings, options: SynthesisOptions | None) -> Submit:
@@ -50,12 +53,21 @@ def request_template(settings: Settings, options: SynthesisOptions | None) -> Su
         max_chunk_chars=options.max_chunk_chars or settings.chunker.max_chunk_chars,
         first_chunk_chars=options.first_chunk_chars or settings.chunker.first_chunk_chars,
         deadline_s=options.deadline_s or settings.service.request_deadline_s,
+        normalize=settings.normalize.enabled if options.normalize is None else options.normalize,
     )
     try:
         template.validate()
     except ProtocolError as exc:
         raise InvalidRequestError(exc.message, exc.code) from None
     return template
+
+
+def markup_options(settings: Settings, template: Submit) -> MarkupOptions | None:
+    """How the request's markup is removed before it is sent; None when it is read as written."""
+    if not template.normalize:
+        return None
+    normalize = settings.normalize
+    return MarkupOptions(read_code_spans=normalize.read_code_spans, read_code_blocks=normalize.read_code_blocks)
 
 
 def _scale(value: float | None, configured: float | None) -> float | None:

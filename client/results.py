@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swtts.client.words import Source, TimedWord
 from swtts.config import AssemblySettings
 from swtts.pipeline.assembly import assemble, write_audio
 from swtts.protocol import Audio
@@ -21,7 +22,13 @@ class AudioChunk:
 
     ``pcm`` is little-endian signed PCM of ``sample_width`` bytes per sample and ``channels``
     channels (int16 mono from Piper); ``total`` is the request's chunk count once its text is
-    complete; ``received_ms`` counts from the request being sent.
+    complete; ``received_ms`` counts from the request being sent. ``text`` is the chunk as
+    sent, its markup removed; ``source`` is the range of the request's text (as given, or
+    all its tokens joined) that it reads, None if it could not be placed.
+
+    ``words``: each word of ``text`` with when it is heard, in seconds on the request's output
+    (the audio as assembled, pauses included: :attr:`SynthesisResult.audio`), in order;
+    ``word_sources``: where each is in the request's text as given (None if unknown).
     """
 
     index: int
@@ -40,9 +47,12 @@ class AudioChunk:
     synth_ms: float
     received_ms: float
     total: int | None
+    source: tuple[int, int] | None = None
+    words: tuple[TimedWord, ...] = ()
+    word_sources: tuple[Source, ...] = ()
 
     @classmethod
-    def from_audio(cls, message: Audio, received_ms: float) -> AudioChunk:
+    def from_audio(cls, message: Audio, received_ms: float, source: tuple[int, int] | None = None) -> AudioChunk:
         return cls(
             index=message.index,
             text=message.text,
@@ -60,6 +70,7 @@ class AudioChunk:
             synth_ms=message.synth_ms,
             received_ms=round(received_ms, 3),
             total=message.total,
+            source=source,
         )
 
     @property
@@ -93,6 +104,16 @@ class SynthesisResult:
     @property
     def duration_s(self) -> float:
         return self.audio.size / self.sample_rate if self.sample_rate else 0.0
+
+    @property
+    def words(self) -> list[TimedWord]:
+        """Every word of the document with when it is heard in :attr:`audio` (seconds), in order."""
+        return [word for chunk in self.chunks for word in chunk.words]
+
+    @property
+    def word_sources(self) -> list[Source]:
+        """Where each of :attr:`words` is in the request's text as given (None if unknown)."""
+        return [source for chunk in self.chunks for source in chunk.word_sources]
 
     def write(self, path: str | Path) -> Path:
         """Write WAV/FLAC/OGG (by extension) atomically and verify it."""

@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 import zmq
 
 from swtts.client.conversation import FEED_POLL_S, POLL_S, Conversation, Question, TokenParts, checked_text
-from swtts.client.options import SynthesisOptions, request_template
+from swtts.client.options import SynthesisOptions, markup_options, request_template
 from swtts.client.output import Target, WrittenAudio, write_stream, writer_for
+from swtts.client.reading import Reading
 from swtts.client.results import AudioChunk, SynthesisResult
 from swtts.client.transport import dealer, send_nowait
-from swtts.config import Settings, StreamSettings, load_settings
+from swtts.config import Settings, load_settings
 from swtts.protocol import (
     CacheClear,
     CacheClearReply,
@@ -54,7 +55,7 @@ class Client:
         self.settings = settings or load_settings()
         self.endpoint = endpoint or self.settings.service.endpoint
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        self._socket: zmq.Socket | None = None
+        self._socket: zmq.Socket[bytes] | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -108,9 +109,11 @@ class Client:
 
     def stream(self, text: TextSource, options: SynthesisOptions | None = None) -> AudioStream:
         """Audio chunks in document order as each is ready; ``text`` may be an iterable of tokens."""
+        template = request_template(self.settings, options)
+        reading = Reading(markup_options(self.settings, template))
         if isinstance(text, str):
-            checked_text(text, self.settings.service.max_text_chars)
-        return AudioStream(self, text, request_template(self.settings, options))
+            text = reading.whole(checked_text(text, self.settings.service.max_text_chars))
+        return AudioStream(self, text, template, reading)
 
     def voices(self, timeout_s: float = 5.0) -> list[VoiceDescription]:
         """Every voice the connected workers hold, with how many workers hold each."""
@@ -143,7 +146,7 @@ class Client:
         self.close()  # a socket the broker refused (CURVE) must not be reused
         raise question.unanswered()
 
-    def _connected(self) -> zmq.Socket:
+    def _connected(self) -> zmq.Socket[bytes]:
         if self._socket is None:
             self._socket = dealer(self.context, self.endpoint, self.settings)
         return self._socket
@@ -152,9 +155,11 @@ class Client:
 class AudioStream(Iterator[AudioChunk]):
     """Iterator over one request's audio; ``close()`` (or leaving a for-loop early) cancels it."""
 
-    def __init__(self, client: Client, text: TextSource, template: Submit) -> None:
+    def __init__(self, client: Client, text: TextSource, template: Submit, reading: Reading) -> None:
+        """``text``: what to send (a whole text with its markup already removed), or the tokens."""
         self.client = client
-        self.conversation = Conversation(template, client.settings.service, client.endpoint)
+        settings = client.settings
+        self.conversation = Conversation(template, settings.service, client.endpoint, reading, settings.assembly)
         self._generator = self._run(text)
 
     @property
@@ -174,7 +179,11 @@ class AudioStream(Iterator[AudioChunk]):
     def _run(self, text: TextSource) -> Generator[AudioChunk, None, None]:
         client, conversation = self.client, self.conversation
         socket = client._connected()
-        feeder = _TokenFeeder(text, client.settings.stream) if not isinstance(text, str) else None
+        feeder = (
+            None
+            if isinstance(text, str)
+            else _TokenFeeder(text, TokenParts(client.settings.stream, conversation.reading))
+        )
         conversation.start()  # received_ms counts from the first next(), when the request goes out
         if isinstance(text, str):
             send_nowait(socket, conversation.part(text, more=False))
@@ -209,8 +218,8 @@ class AudioStream(Iterator[AudioChunk]):
 class _TokenFeeder:
     """Reads a token iterator on a thread and hands complete sentences to the stream loop."""
 
-    def __init__(self, tokens: Iterable[str], settings: StreamSettings) -> None:
-        self.parts = TokenParts(settings)
+    def __init__(self, tokens: Iterable[str], parts: TokenParts) -> None:
+        self.parts = parts
         self._pieces: queue.Queue[str | None] = queue.Queue()
         self.finished = False
         self.failed: BaseException | None = None

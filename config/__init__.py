@@ -22,9 +22,11 @@ from typing import Any, ClassVar, get_type_hints
 
 from swtts.config.rules import (
     ENDPOINT,
+    HOST_PORT,
     PORT,
     POSITIVE,
     VOICE_OWN,
+    WYOMING_URI,
     ConfigError,
     Section,
     base_type,
@@ -39,17 +41,27 @@ __all__ = [
     "CacheSettings",
     "ChunkerSettings",
     "ConfigError",
+    "HttpSettings",
     "MetricsSettings",
+    "NormalizeSettings",
     "SecuritySettings",
     "ServiceSettings",
     "Settings",
     "StreamSettings",
     "SynthesisSettings",
     "VoiceSettings",
+    "WyomingSettings",
     "dump_settings",
     "load_settings",
     "parse_text",
 ]
+
+
+RETIRED_KEYS = {
+    "security.allowed_clients": "is gone: workers and producers are allowed separately now; put their public keys "
+    "in the folders security.allowed_workers and security.allowed_producers (`swtts keys DIR` makes both)",
+}
+"""Keys earlier versions read, with what to write instead: a file still holding one is an error saying so."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +76,14 @@ class ServiceSettings(Section):
     reconnect_max_s: float = setting(8.0, **POSITIVE)
     max_attempts: int = setting(3, low=1)
     request_deadline_s: float = setting(900.0, **POSITIVE)
+    no_worker_timeout_s: float = setting(5.0, **POSITIVE)
+    chunk_deadline_chars_per_s: float = setting(15.0, **POSITIVE)
+    chunk_deadline_factor: float = setting(2.0, **POSITIVE)
+    chunk_deadline_min_s: float = setting(10.0, **POSITIVE)
     max_queued_chunks: int = setting(50000, low=1)
     max_queued_bytes: int = setting(64_000_000, low=1)
     max_text_chars: int = setting(1_000_000, low=1)
+    client_connect_timeout_s: float = setting(2.0, **POSITIVE)
     client_timeout_s: float = setting(10.0, **POSITIVE)
     client_retries: int = setting(3, low=0)
     restart_workers: bool = setting(True)
@@ -136,6 +153,15 @@ class StreamSettings(Section):
 
 
 @dataclass(frozen=True)
+class NormalizeSettings(Section):
+    section: ClassVar[str] = "normalize"
+
+    enabled: bool = setting(True)
+    read_code_blocks: bool = setting(False)
+    read_code_spans: bool = setting(True)
+
+
+@dataclass(frozen=True)
 class AssemblySettings(Section):
     section: ClassVar[str] = "assembly"
 
@@ -177,7 +203,37 @@ class SecuritySettings(Section):
     server_secret: str = setting("")
     server_public: str = setting("")
     client_secret: str = setting("")
-    allowed_clients: str = setting("")
+    allowed_workers: str = setting("")
+    allowed_producers: str = setting("")
+
+
+@dataclass(frozen=True)
+class WyomingSettings(Section):
+    section: ClassVar[str] = "wyoming"
+
+    uri: str = setting("tcp://127.0.0.1:10200", **WYOMING_URI)
+    allow_remote: bool = setting(False)
+    zeroconf: str = setting("")
+    voices_file: str = setting("")
+    use_cache: bool = setting(True)
+    samples_per_chunk: int = setting(1024, low=1)
+    write_timeout_s: float = setting(10.0, **POSITIVE)
+    write_buffer_bytes: int = setting(262144, low=1)
+    voices_max_age_s: float = setting(5.0, low=0)
+
+
+@dataclass(frozen=True)
+class HttpSettings(Section):
+    section: ClassVar[str] = "http"
+
+    enabled: bool = setting(False)
+    bind: str = setting("127.0.0.1:8000", **HOST_PORT)
+    api_keys_file: str = setting("")
+    max_input_chars: int = setting(1_000_000, low=1)
+    max_body_bytes: int = setting(16_000_000, low=1)
+    max_streams: int = setting(8, low=1)
+    models: list[str] = setting([])
+    voice_map: dict[str, str] = setting({})
 
 
 @dataclass(frozen=True)
@@ -187,10 +243,13 @@ class Settings:
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
+    normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
     assembly: AssemblySettings = field(default_factory=AssemblySettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def override(self, **changes: Any) -> Settings:
         """Return a copy with ``section__key=value`` changes applied; ``None`` values are skipped.
@@ -242,8 +301,10 @@ def dump_settings(settings: Settings) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
+    if isinstance(value, str | list):
         return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -286,6 +347,9 @@ def _merge(settings: Settings, data: dict[str, Any], source: str) -> Settings:
         checked: dict[str, Any] = {}
         for key, value in values.items():
             if key not in known:
+                retired = RETIRED_KEYS.get(f"{section_name}.{key}")
+                if retired:
+                    raise ConfigError(retired, f"{section_name}.{key}", source)
                 raise ConfigError(f"unknown config key {section_name}.{key}", source=source)
             rule = rule_of(known[key])
             widen = base_type(hints[key]) is float and type(value) is int  # TOML's 1 for 1.0

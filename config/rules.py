@@ -12,7 +12,7 @@ import math
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast, get_args, get_type_hints
+from typing import Any, ClassVar, cast, get_args, get_origin, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -46,21 +46,39 @@ class Rule:
 
 
 def setting(default: Any, **rule: Any) -> Any:
-    """A settings field with its :class:`Rule`."""
-    return field(default=default, metadata={"rule": Rule(**rule)})
+    """A settings field with its :class:`Rule`; a list or table default is copied for each instance."""
+    metadata = {"rule": Rule(**rule)}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
-def _is_endpoint(text: str) -> bool:
+def _is_address(text: str, paths: tuple[str, ...], any_port: bool) -> bool:
+    """``tcp://HOST:PORT`` (``*`` for the port if ``any_port``), or a scheme of ``paths`` with a path."""
     scheme, separator, address = text.partition("://")
     if not separator or not address:
         return False
-    if scheme in ("ipc", "inproc"):
+    if scheme in paths:
         return True
     host, colon, port = address.rpartition(":")
-    return scheme == "tcp" and bool(colon and host) and (port == "*" or (port.isdigit() and 1 <= int(port) <= 65535))
+    in_range = port.isdigit() and 1 <= int(port) <= 65535
+    return scheme == "tcp" and bool(colon and host) and (in_range or (any_port and port == "*"))
 
 
-ENDPOINT = {"shape": _is_endpoint, "described": "tcp://HOST:PORT (port 1-65535), ipc://PATH or inproc://NAME"}
+def _is_host_port(text: str) -> bool:
+    host, colon, port = text.rpartition(":")
+    return bool(colon and host.strip("[]")) and port.isdigit() and 1 <= int(port) <= 65535
+
+
+ENDPOINT = {
+    "shape": lambda text: _is_address(text, ("ipc", "inproc"), any_port=True),
+    "described": "tcp://HOST:PORT (port 1-65535), ipc://PATH or inproc://NAME",
+}
+WYOMING_URI = {
+    "shape": lambda text: _is_address(text, ("unix",), any_port=False),
+    "described": "tcp://HOST:PORT (port 1-65535) or unix://PATH",
+}
+HOST_PORT = {"shape": _is_host_port, "described": "HOST:PORT (port 1-65535; [ADDRESS]:PORT for IPv6)"}
 POSITIVE = {"low": 0, "above": True}
 PORT = {"low": 1, "high": 65535}
 VOICE_OWN = {"word": "voice", "word_means": "the voice's own value"}
@@ -73,7 +91,7 @@ class Section:
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
-        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]  # every Section subclass is a dataclass
             problem = _problem(getattr(self, item.name), hints[item.name], rule_of(item))
             if problem:
                 raise ConfigError(problem, f"{self.section}.{item.name}")
@@ -96,6 +114,8 @@ def _problem(value: Any, hint: Any, rule: Rule) -> str:
     base = base_type(hint)
     if value is None and base is not hint:
         return ""
+    if get_origin(base) in (list, dict):
+        return _strings_problem(value, base)
     numeric = base in (int, float)
     if (
         isinstance(value, bool) != (base is bool)
@@ -115,6 +135,15 @@ def _problem(value: Any, hint: Any, rule: Rule) -> str:
     return ""
 
 
+def _strings_problem(value: Any, base: Any) -> str:
+    """A list of strings, or a table whose values are strings (the only containers settings hold)."""
+    container = get_origin(base)
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(value, container) and all(isinstance(item, str) for item in items):
+        return ""
+    return f"{type_wanted(base, Rule())}, got {_show(value)}"
+
+
 def _in_range(value: float, rule: Rule) -> bool:
     if rule.low is not None and (value < rule.low or (rule.above and value == rule.low)):
         return False
@@ -130,7 +159,14 @@ def _range(rule: Rule) -> str:
 
 
 def type_wanted(base: type, rule: Rule) -> str:
-    wanted = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[base]
+    wanted = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list of strings",
+        dict: "a table of strings",
+    }[get_origin(base) or base]
     return f"must be {wanted}{_or_word(rule)}"
 
 

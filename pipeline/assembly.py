@@ -6,6 +6,9 @@ a chunk that ends a sentence, ``paragraph_gap_s`` before a chunk that opens a pa
 nothing where an over-long sentence was split at a clause (the voice's own comma pause stays).
 Loudness is already even: every worker brings its chunk to the same target level.
 
+:class:`Timeline` is where those pauses go, and so where every sample of a chunk lands in the
+output: word timings are placed on the output's clock with it, audio or not.
+
 The pauses and the WAV and raw writers work on PCM bytes with the standard library alone;
 numpy and soundfile (FLAC, OGG, arrays) are imported where they are used, so ``swtts say``
 against a running service writes a WAV without paying for either.
@@ -19,7 +22,7 @@ import shutil
 import sys
 import wave
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol
 
@@ -37,7 +40,6 @@ __all__ = [
     "RawPcmWriter",
     "assemble",
     "check_output_path",
-    "silence",
     "write_audio",
 ]
 
@@ -66,33 +68,80 @@ class SpokenChunk(Protocol):
     def index(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where one chunk lands in the output: a leading pause of ``lead`` samples at ``start``, then
+    its sentences, ``gap`` samples apart. ``sentences``: (first sample in the chunk, length) of each."""
+
+    start: int
+    lead: int
+    gap: int
+    sentences: tuple[tuple[int, int], ...]
+
+    def to_output(self, sample: int, end: bool = False) -> int:
+        """Where the chunk's ``sample`` is in the output; with ``end``, a sample that ends a sentence
+        stays at that sentence's end rather than after the gap that follows it."""
+        position = self.start + self.lead
+        for number, (first, count) in enumerate(self.sentences):
+            last = number == len(self.sentences) - 1
+            if sample < first + count or (end and sample == first + count) or last:
+                return position + sample - first
+            position += count + self.gap
+        return position + sample
+
+
+@dataclass
+class Timeline:
+    """The output's clock: places chunk after chunk with their pauses, so streamed and whole-document
+    output (and the words on them) agree."""
+
+    settings: AssemblySettings
+    position: int = 0  # output samples placed so far
+    _previous_ends_sentence: bool | None = None  # None before the first chunk
+
+    def place(self, chunk: SpokenChunk) -> Placement:
+        rate = chunk.sample_rate
+        lead = 0
+        if self._previous_ends_sentence is not None:
+            if chunk.paragraph_start:
+                lead = round(self.settings.paragraph_gap_s * rate)
+            elif self._previous_ends_sentence:
+                lead = round(self.settings.sentence_gap_s * rate)
+        gap = round(self.settings.sentence_gap_s * rate)
+        size = len(chunk.pcm) // _WIDTH
+        sentences: list[tuple[int, int]] = []
+        first = 0
+        for count in chunk.sentence_samples or [size]:
+            sentences.append((first, count))
+            first += count
+        if first < size:  # samples past the sentences' sum stay with the last sentence
+            sentences[-1] = (sentences[-1][0], sentences[-1][1] + size - first)
+        placement = Placement(self.position, lead, gap, tuple(sentences))
+        self.position += lead + sum(count for _, count in sentences) + gap * (len(sentences) - 1)
+        self._previous_ends_sentence = chunk.sentence_end
+        return placement
+
+
 @dataclass
 class Assembler:
     """Adds pauses chunk by chunk, so streamed and whole-document output sound the same."""
 
     settings: AssemblySettings
-    _previous: SpokenChunk | None = None
+    timeline: Timeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timeline = Timeline(self.settings)
 
     def pcm(self, chunk: SpokenChunk) -> bytes:
         """The int16 PCM to append for ``chunk``: its leading pause, then its sentences with gaps."""
-        rate = chunk.sample_rate
-        pieces: list[bytes] = []
-        if self._previous is not None:
-            if chunk.paragraph_start:
-                pieces.append(_silence_pcm(self.settings.paragraph_gap_s, rate))
-            elif self._previous.sentence_end:
-                pieces.append(_silence_pcm(self.settings.sentence_gap_s, rate))
+        placement = self.timeline.place(chunk)
         audio = chunk.pcm
-        offset = 0
-        sentence_gap = _silence_pcm(self.settings.sentence_gap_s, rate)
-        for number, count in enumerate(chunk.sentence_samples or [len(audio) // _WIDTH]):
+        pieces = [bytes(placement.lead * _WIDTH)] if placement.lead else []
+        gap = bytes(placement.gap * _WIDTH)
+        for number, (first, count) in enumerate(placement.sentences):
             if number:
-                pieces.append(sentence_gap)
-            pieces.append(audio[offset * _WIDTH : (offset + count) * _WIDTH])
-            offset += count
-        if offset * _WIDTH < len(audio):
-            pieces.append(audio[offset * _WIDTH :])
-        self._previous = chunk
+                pieces.append(gap)
+            pieces.append(audio[first * _WIDTH : (first + count) * _WIDTH])
         return b"".join(pieces)
 
     def add(self, chunk: SpokenChunk) -> np.ndarray:
@@ -100,16 +149,6 @@ class Assembler:
         import numpy as np
 
         return np.frombuffer(self.pcm(chunk), "<i2")
-
-
-def _silence_pcm(seconds: float, sample_rate: int) -> bytes:
-    return bytes(round(seconds * sample_rate) * _WIDTH)
-
-
-def silence(seconds: float, sample_rate: int) -> np.ndarray:
-    import numpy as np
-
-    return np.zeros(round(seconds * sample_rate), np.int16)
 
 
 def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.ndarray:

@@ -47,9 +47,10 @@ from swtts.protocol.requests import (
     RequestTimings,
     Speech,
     Submit,
+    WordSpan,
 )
 from swtts.protocol.status import CacheStats, QueueStatus, WorkerState, WorkerStatus
-from swtts.protocol.voices import DEFAULT_VOICE, VoiceDescription, matching_voices, voice_name
+from swtts.protocol.voices import DEFAULT_VOICE, VoiceDescription, choose_voice, matching_voices, voice_name
 from swtts.protocol.work import Disconnect, Failed, Heartbeat, Ready, Result, Task
 
 __all__ = [
@@ -99,9 +100,11 @@ __all__ = [
     "VoiceDescription",
     "VoicesQuery",
     "VoicesReply",
+    "WordSpan",
     "WorkerState",
     "WorkerStatus",
     "check_text",
+    "choose_voice",
     "decode",
     "error_class",
     "matching_voices",

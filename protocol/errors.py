@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     WORKER_LOST = "worker_lost"
     UNAVAILABLE = "unavailable"
     UNKNOWN_PEER = "unknown_peer"
+    FORBIDDEN = "forbidden"  # the peer's key does not hold the role the message needs
     INTERNAL = "internal"
 
 
@@ -125,6 +126,7 @@ _CLASSES: dict[ErrorCode, type[TTSError]] = {
             ErrorCode.BAD_PARAM,
             ErrorCode.UNKNOWN_REQUEST,
             ErrorCode.DUPLICATE_REQUEST,
+            ErrorCode.FORBIDDEN,
         ),
         InvalidRequestError,
     ),

@@ -195,6 +195,20 @@ class Fields:
     def integers(self, name: str, low: int, high: int, default: Any = _REQUIRED) -> tuple[int, ...]:
         return self._items(name, default, lambda n: type(n) is int and low <= n <= high, f"integers in [{low}, {high}]")
 
+    def integer_rows(
+        self, name: str, width: int, low: int, high: int, default: Any = _REQUIRED
+    ) -> tuple[tuple[int, ...], ...]:
+        """A list of lists of ``width`` integers in [low, high] each (compact tables: word timings)."""
+        rows = self._items(
+            name,
+            default,
+            lambda row: (
+                isinstance(row, list) and len(row) == width and all(type(n) is int and low <= n <= high for n in row)
+            ),
+            f"lists of {width} integers in [{low}, {high}]",
+        )
+        return tuple(tuple(row) for row in rows)
+
     def texts(self, name: str, default: Any = _REQUIRED) -> tuple[str, ...]:
         return self._items(name, default, lambda s: isinstance(s, str), "strings")
 

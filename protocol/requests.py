@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from swtts.config import MAX_CHUNK_CHARS
 from swtts.protocol.errors import ErrorCode
@@ -22,7 +22,9 @@ CHANNELS = 1
 class Submit(Message):
     """A document, or one part of a streamed one; a last part without text closes the stream.
 
-    The request's options (voice, params, cache, chunk sizes, deadline) are read from part 0.
+    The request's options (voice, params, cache, chunk sizes, deadline, normalize) are read
+    from part 0. ``normalize``: the workers read numbers, money, dates and abbreviations as
+    words in the voice's language (the producer has already stripped the text's markup).
     """
 
     TYPE: ClassVar[MsgType] = MsgType.SUBMIT
@@ -38,6 +40,7 @@ class Submit(Message):
     max_chunk_chars: int | None = None
     first_chunk_chars: int | None = None
     deadline_s: float | None = None
+    normalize: bool = True
 
     @classmethod
     def read(cls, fields: Fields) -> Self:
@@ -54,6 +57,7 @@ class Submit(Message):
             max_chunk_chars=options.optional_integer("max_chunk_chars", MIN_CHUNK_CHARS, MAX_CHUNK_CHARS),
             first_chunk_chars=options.optional_integer("first_chunk_chars", MIN_CHUNK_CHARS, MAX_CHUNK_CHARS),
             deadline_s=options.optional_number("deadline_s", 0.0, MAX_DEADLINE_S, low_open=True),
+            normalize=options.flag("normalize", True),
             text=fields.text_payload(required=part == 0),
         )
 
@@ -86,10 +90,36 @@ class Accepted(Message):
         return cls(fields.request_id(), fields.integer("part", 0, MAX_INDEX), fields.integer("chunks", 0, MAX_INDEX))
 
 
+class WordSpan(NamedTuple):
+    """One word of a chunk and when it is spoken: ``text[text_start:text_end]`` of the chunk's text
+    (as the producer sent it; the word without the punctuation around it) is heard in samples
+    ``[start, end)`` of the chunk's PCM. Travels as a list of four integers."""
+
+    text_start: int
+    text_end: int
+    start: int
+    end: int
+
+
+def check_words(fields: Fields, words: tuple[tuple[int, ...], ...], frames: int, text_chars: int | None) -> None:
+    """Word timings must be in order, not overlap, and lie inside the chunk's audio (and text, when known)."""
+    previous = WordSpan(0, 0, 0, 0)
+    for number, (text_start, text_end, start, end) in enumerate(words):
+        if not (previous.text_end <= text_start < text_end and previous.end <= start <= end <= frames):
+            raise fields.error(
+                "words",
+                f"[{number}] must follow the word before it and lie within the chunk's {frames} samples, "
+                f"got {[text_start, text_end, start, end]}",
+            )
+        if text_chars is not None and text_end > text_chars:
+            raise fields.error("words", f"[{number}] ends past the chunk's {text_chars} characters of text")
+        previous = WordSpan(text_start, text_end, start, end)
+
+
 @dataclass(frozen=True)
 class Speech(Message):
     """What AUDIO and RESULT both carry: a chunk (request id and index), its PCM with its format,
-    the samples of each of its sentences and its phonemes."""
+    the samples of each of its sentences, its phonemes and when each of its words is spoken."""
 
     PAYLOAD: ClassVar[str | None] = "pcm"
 
@@ -101,22 +131,28 @@ class Speech(Message):
     channels: int = CHANNELS
     sentence_samples: tuple[int, ...] = ()
     phonemes: str = ""
+    words: tuple[WordSpan, ...] = ()
 
     @staticmethod
-    def read_speech(fields: Fields) -> dict[str, Any]:
-        """The shared fields, validated, as keyword arguments for the subclass."""
+    def read_speech(fields: Fields, text_chars: int | None = None) -> dict[str, Any]:
+        """The shared fields, validated, as keyword arguments for the subclass; ``text_chars``:
+        the length of the chunk's text, when the message carries it."""
         request_id, index = fields.request_id(), fields.chunk_index()
         sample_width = fields.integer("sample_width", 1, 4)
         channels = fields.integer("channels", 1, 64)
+        pcm = fields.pcm_payload(sample_width * channels)
+        words = fields.integer_rows("words", 4, 0, MAX_COUNT, ())
+        check_words(fields, words, len(pcm) // (sample_width * channels), text_chars)
         return {
             "request_id": request_id,
             "index": index,
-            "pcm": fields.pcm_payload(sample_width * channels),
+            "pcm": pcm,
             "sample_rate": fields.integer("sample_rate", 1, 1_000_000),
             "sample_width": sample_width,
             "channels": channels,
             "sentence_samples": fields.integers("sentence_samples", 0, MAX_COUNT),
             "phonemes": fields.text("phonemes", allow_empty=True),
+            "words": tuple(WordSpan(*word) for word in words),
         }
 
 
@@ -140,9 +176,10 @@ class Audio(Speech):
 
     @classmethod
     def read(cls, fields: Fields) -> Self:
+        text = fields.text("text", allow_empty=True)
         return cls(
-            **cls.read_speech(fields),
-            text=fields.text("text", allow_empty=True),
+            **cls.read_speech(fields, len(text)),
+            text=text,
             paragraph_start=fields.flag("paragraph_start"),
             sentence_end=fields.flag("sentence_end"),
             total=fields.optional_integer("total", 0, MAX_INDEX),

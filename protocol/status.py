@@ -15,12 +15,16 @@ MAX_SECONDS = 1e12
 class WorkerState(StrEnum):
     READY = "ready"  # connected, with free capacity
     BUSY = "busy"  # connected, every slot in use
+    STALLED = "stalled"  # connected, but missed a chunk's deadline: no work until it answers
     DEAD = "dead"  # went silent or unreachable (kept for a while so status can show it)
 
 
 @dataclass(frozen=True)
 class WorkerStatus(Record):
-    """One worker as the broker sees it; ``reason`` and ``died_s_ago`` only for dead ones."""
+    """One worker as the broker sees it; ``reason`` and ``died_s_ago`` only for dead ones.
+
+    ``missed_deadlines`` counts the chunks it held past their deadline (each went to another worker).
+    """
 
     worker: str  # host:pid
     voice: str
@@ -32,6 +36,7 @@ class WorkerStatus(Record):
     solo_chunks: int
     connected_s: float
     batch_sizes: dict[str, int] = field(default_factory=dict)  # forward-pass size -> passes
+    missed_deadlines: int = 0
     reason: str | None = None
     died_s_ago: float | None = None
 
@@ -48,6 +53,7 @@ class WorkerStatus(Record):
             solo_chunks=fields.integer("solo_chunks", 0, MAX_COUNT),
             connected_s=fields.number("connected_s", 0.0, MAX_SECONDS),
             batch_sizes=fields.int_map("batch_sizes", 0, MAX_COUNT, {}),
+            missed_deadlines=fields.integer("missed_deadlines", 0, MAX_COUNT, 0),
             reason=fields.optional_text("reason"),
             died_s_ago=fields.optional_number("died_s_ago", 0.0, MAX_SECONDS),
         )

@@ -69,9 +69,17 @@ def matching_voices(query: str, voices: Iterable[VoiceDescription]) -> list[Voic
     (``fr_FR``, ``fr``, ``en-us``) matched against each voice's language and espeak voice.
     """
     voices = list(voices)
-    for same in (lambda v: v.name == query, lambda v: v.name.lower() == query.lower()):
-        named = [voice for voice in voices if same(voice)]
-        if named:
-            return named
+    named = [voice for voice in voices if voice.name == query] or [
+        voice for voice in voices if voice.name.lower() == query.lower()
+    ]
+    if named:
+        return named
     tag = _normal_tag(query)
     return [voice for voice in voices if tag in voice.language_tags()]
+
+
+def choose_voice(query: str | None, voices: Iterable[VoiceDescription], default: str) -> VoiceDescription | None:
+    """The voice a request's ``voice`` gets: of the voices it means (every voice for None), the
+    ``default`` voice if it is one of them, else the first; None when it means none."""
+    candidates = list(voices) if query is None else matching_voices(query, voices)
+    return next((voice for voice in candidates if voice.name == default), candidates[0] if candidates else None)

@@ -23,6 +23,8 @@ class Ready(Message):
     """A worker's hello, sent on every connect: its voice, where it runs, how much it takes at once.
 
     ``solo``: it can speak a chunk on every core of its host when it is alone there.
+    ``normalizer``: how it reads text for its voice's language ("en/1": the language's rules
+    and their version; "" when it has none), part of the cache key of normalized chunks.
     """
 
     TYPE: ClassVar[MsgType] = MsgType.READY
@@ -35,6 +37,7 @@ class Ready(Message):
     capacity: int = 1
     batching: bool = False
     solo: bool = False
+    normalizer: str = ""
 
     @classmethod
     def read(cls, fields: Fields) -> Self:
@@ -47,6 +50,7 @@ class Ready(Message):
             capacity=fields.integer("capacity", 1, MAX_CAPACITY, 1),
             batching=fields.flag("batching", False),
             solo=fields.flag("solo", False),
+            normalizer=fields.text("normalizer", "", allow_empty=True, max_chars=64),
         )
 
     @property
@@ -56,7 +60,11 @@ class Ready(Message):
 
 @dataclass(frozen=True)
 class Task(Message):
-    """Speak this chunk; ``solo``: the worker may use every core of its host for it."""
+    """Speak this chunk; ``solo``: the worker may use every core of its host for it.
+
+    ``normalize``: read its numbers, money, dates and abbreviations as words first; ``text``
+    stays the chunk as the producer sent it (what its audio is reported with).
+    """
 
     TYPE: ClassVar[MsgType] = MsgType.TASK
     PAYLOAD: ClassVar[str | None] = "text"
@@ -66,6 +74,7 @@ class Task(Message):
     text: str
     params: SynthesisParams = field(default_factory=SynthesisParams)
     solo: bool = False
+    normalize: bool = True
 
     @classmethod
     def read(cls, fields: Fields) -> Self:
@@ -75,6 +84,7 @@ class Task(Message):
             index=index,
             params=fields.record("params", SynthesisParams, SynthesisParams()),
             solo=fields.flag("solo", False),
+            normalize=fields.flag("normalize", True),
             text=fields.text_payload(required=True) or "",
         )
 

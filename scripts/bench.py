@@ -36,9 +36,10 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,10 +172,10 @@ def pipeline_short(client: Client) -> tuple[float, float]:
     return (time.perf_counter() - started) * 1000, sum(chunk.synth_ms for chunk in result.chunks)
 
 
-def pipeline_article(client: Client) -> Run:
+def pipeline_article(client: Client, text: str = ARTICLE) -> Run:
     """Wall time includes assembly; audio is synthesized speech (pauses inserted by assembly excluded)."""
     started = time.perf_counter()
-    result = client.synthesize(ARTICLE, SynthesisOptions(use_cache=False))
+    result = client.synthesize(text, SynthesisOptions(use_cache=False))
     wall = time.perf_counter() - started
     audio = sum(chunk.duration_s for chunk in result.chunks)
     return Run(wall, audio, result.chunks[0].received_ms / 1000)
@@ -196,7 +197,7 @@ def worker_counts(max_workers: int) -> list[int]:
     counts = [1]
     while counts[-1] * 2 < max_workers:
         counts.append(counts[-1] * 2)
-    return counts + [max_workers] if max_workers > 1 else counts
+    return [*counts, max_workers] if max_workers > 1 else counts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -284,9 +285,9 @@ def overhead_table(pipelines: list[Method], baseline: Method, engine: Method | N
         "|---|---:|---:|---:|",
     ]
     for method in pipelines:
-        paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms)]
-        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms)] if engine else []
-        transport = [p - s for p, s in zip(method.short_ms, method.synth_ms) if s is not None]
+        paired = [p - b for p, b in zip(method.short_ms, baseline.short_ms, strict=True)]
+        same_engine = [p - e for p, e in zip(method.short_ms, engine.short_ms, strict=True)] if engine else []
+        transport = [p - s for p, s in zip(method.short_ms, method.synth_ms, strict=True) if s is not None]
         engine_cell = f"{statistics.median(same_engine):+.1f}" if same_engine else "n/a"
         lines.append(
             f"| {method.label} | {statistics.median(paired):+.1f} | {engine_cell}"
@@ -303,9 +304,8 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
         "| process | pid | device | peak RSS MiB | GPU memory | chunks done | solo chunks | batch sizes (size: count) |",
         "|---|---:|---|---:|---:|---:|---:|---|",
     ]
-    for count, service, client in services:
-        assert service.process is not None
-        broker = service.process.pid
+    for count, _service, client in services:
+        broker = os.getpid()  # the embedded broker runs on a thread of this process
         lines.append(f"| broker (pipeline, {count} worker(s)) | {broker} | | {fmt_mib(peak_rss_mib(broker))} | | | | |")
         for worker in client.status().workers:
             if worker.state is WorkerState.DEAD:
@@ -325,14 +325,14 @@ def memory_table(services: list[tuple[int, EmbeddedService, Client]], pool_pids:
 # ----- the run -------------------------------------------------------------------------------
 
 
-def interleave(methods: list[Method], rounds: int, measure: Callable[[Method, int], None]) -> None:
-    """``rounds`` rounds over every method, each call after a short settle; the first method rotates."""
-    for round_index in range(rounds):
+def interleave(methods: list[Method], rounds: Iterable[int], measure: Callable[[Method, int], None]) -> None:
+    """A round over every method per index of ``rounds``, each call after a short settle; the first method rotates."""
+    for round_index in rounds:
         shift = round_index % len(methods)
         for method in methods[shift:] + methods[:shift]:
             time.sleep(SETTLE_S)
             measure(method, round_index)
-        print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
+        print(f"  round {round_index + 1} done", file=sys.stderr, flush=True)
 
 
 def measure_short(method: Method, _: int) -> None:
@@ -399,15 +399,15 @@ def run(args: argparse.Namespace) -> str:
             pipelines.append(
                 Method(
                     f"(3) pipeline, {count} worker(s)",
-                    short=lambda client=client: pipeline_short(client),
-                    article=lambda client=client: pipeline_article(client),
+                    short=partial(pipeline_short, client),
+                    article=partial(pipeline_article, client),
                 )
             )
         methods += pipelines
         print(f"short sentence: {args.short_repeats} round(s)", file=sys.stderr, flush=True)
-        interleave(methods, args.short_repeats, measure_short)
+        interleave(methods, range(args.short_repeats), measure_short)
         print(f"article: {args.repeats} round(s) (Piper CLI: first {CLI_ARTICLE_REPEATS})", file=sys.stderr, flush=True)
-        interleave(methods, args.repeats, measure_article)
+        interleave(methods, range(args.repeats), measure_article)
         memory = memory_table(services, pool_pids, cuda and shutil.which("nvidia-smi") is not None)
     notes = (
         f"Threads: (2) onnxruntime's default (all cores); (2b) one per process{' (skipped on CUDA)' if cuda else ''}; "

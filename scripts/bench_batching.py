@@ -13,9 +13,11 @@ sorted batches, interleaved rounds, medians. On CPU this is the figure behind ``
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,6 +39,51 @@ def padding_share(lengths: list[int], batch: int) -> float:
     return padded / total if total else 0.0
 
 
+def article_sentences(count: int) -> list[str]:
+    """The first ``count`` sentences of the sample article, in document order."""
+    return [ARTICLE[start:end] for start, end in sentence_spans(ARTICLE)][:count]
+
+
+def phoneme_lengths(engine: Engine, sentences: list[str]) -> list[int]:
+    """Phoneme ids per sentence as the engine's voice spells them (the rows of a batch)."""
+    return [
+        len(engine.voice.phonemes_to_ids(phonemes))
+        for text in sentences
+        for phonemes in engine.voice.phonemize(text)
+        if phonemes
+    ]
+
+
+def time_batching(
+    engine: Engine, sentences: list[str], batches: list[int], rounds: Iterable[int]
+) -> dict[int, list[float]]:
+    """Seconds to speak ``sentences`` one at a time (key 1) and as sorted batches of each size in
+    ``batches``: one warm-up of each, then a timed call of each per round, the order alternating."""
+    params = SynthesisParams()
+
+    def one_at_a_time() -> float:
+        started = time.perf_counter()
+        for text in sentences:
+            engine.synthesize(text, params)
+        return time.perf_counter() - started
+
+    def batched(size: int) -> float:
+        started = time.perf_counter()
+        engine.synthesize_batch([(text, params) for text in sentences], size)
+        return time.perf_counter() - started
+
+    measures: list[tuple[int, Callable[[], float]]] = [(1, one_at_a_time)]
+    measures += [(size, functools.partial(batched, size)) for size in batches]
+    for _, measure in measures:
+        measure()
+    times: dict[int, list[float]] = {key: [] for key, _ in measures}
+    for turn in rounds:
+        for key, measure in measures if turn % 2 == 0 else measures[::-1]:
+            time.sleep(SETTLE_S)
+            times[key].append(measure())
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=48, help="article sentences used (default 48)")
@@ -46,37 +93,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1, a worker's)")
     parser.add_argument("--output", type=Path, help="replace the batching section of this markdown file")
     args = parser.parse_args()
-    sentences = [ARTICLE[start:end] for start, end in sentence_spans(ARTICLE)][: args.sentences]
+    sentences = article_sentences(args.sentences)
     engine = Engine(device=args.device, threads=args.threads, batching="on")
-    params = SynthesisParams()
-    lengths = [
-        len(engine.voice.phonemes_to_ids(phonemes))
-        for text in sentences
-        for phonemes in engine.voice.phonemize(text)
-        if phonemes
-    ]
+    lengths = phoneme_lengths(engine, sentences)
     in_order, by_length = padding_share(lengths, args.batch), padding_share(sorted(lengths), args.batch)
-
-    def one_at_a_time() -> float:
-        started = time.perf_counter()
-        for text in sentences:
-            engine.synthesize(text, params)
-        return time.perf_counter() - started
-
-    def batched() -> float:
-        started = time.perf_counter()
-        engine.synthesize_batch([(text, params) for text in sentences], args.batch)
-        return time.perf_counter() - started
-
-    one_at_a_time()
-    batched()
-    times: dict[str, list[float]] = {"one": [], "batched": []}
-    for turn in range(args.rounds):
-        order = [("one", one_at_a_time), ("batched", batched)]
-        for key, measure in order if turn % 2 == 0 else order[::-1]:
-            time.sleep(SETTLE_S)
-            times[key].append(measure())
-    one, batch = statistics.median(times["one"]), statistics.median(times["batched"])
+    times = time_batching(engine, sentences, [args.batch], range(args.rounds))
+    one, batch = statistics.median(times[1]), statistics.median(times[args.batch])
     lines = [
         f"{machine_line()} Device {engine.info.device}, {args.threads} thread(s), {len(sentences)} sentences of "
         f"the sample article ({sum(lengths)} phoneme ids), batches of {args.batch}, {args.rounds} interleaved "

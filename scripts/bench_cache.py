@@ -44,7 +44,10 @@ def main() -> int:
         with EmbeddedService(settings, workers=2) as service, service.client() as client:
             client.synthesize(SHORT)
             client.synthesize(ARTICLE)
-            short_miss, short_hit, article_miss, article_hit, edited = [], [], [], [], []
+            short_miss: list[float] = []
+            article_miss: list[float] = []
+            article_hit: list[float] = []
+            edited: list[tuple[float, int]] = []
             for repeat in range(args.miss_repeats):
                 short_miss.append(timed(client, SHORT, False)[0])
                 article_miss.append(timed(client, ARTICLE, False)[0])

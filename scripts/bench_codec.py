@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import lz4.frame
@@ -115,10 +116,10 @@ def codec_table(speech: Speech) -> list[str]:
     for name, encode, decode in [frame_variant, *variants]:
         whole_blob, clip_blob = encode(speech.pcm), encode(clip)
         assert decode(whole_blob) == speech.pcm and decode(clip_blob) == clip, name
-        enc_whole = median_s(lambda: encode(speech.pcm))
-        dec_whole = median_s(lambda: decode(whole_blob))
-        enc_clip = median_s(lambda: encode(clip))
-        dec_clip = median_s(lambda: decode(clip_blob))
+        enc_whole = median_s(partial(encode, speech.pcm))
+        dec_whole = median_s(partial(decode, whole_blob))
+        enc_clip = median_s(partial(encode, clip))
+        dec_clip = median_s(partial(decode, clip_blob))
         mb = len(speech.pcm) / 1e6
         marker = " **(default)**" if name == _default_name() else ""
         rows.append(
@@ -153,11 +154,11 @@ def cache_table(speech: Speech) -> list[str]:
             cache.put("long", long)
             assert cache.get("short") == short and cache.get("long") == long
             timings = [
-                median_s(lambda: cache.get("short")),
-                median_s(lambda: cache.get("long")),
-                median_s(lambda: cache.get("absent")),
-                median_s(lambda: cache.put("short", short)),
-                median_s(lambda: cache.put("long", long)),
+                median_s(partial(cache.get, "short")),
+                median_s(partial(cache.get, "long")),
+                median_s(partial(cache.get, "absent")),
+                median_s(partial(cache.put, "short", short)),
+                median_s(partial(cache.put, "long", long)),
             ]
         marker = " **(default)**" if codec is DEFAULT_CODEC else ""
         rows.append(f"| {codec.name}{marker} | " + " | ".join(ms(t) for t in timings) + " |")

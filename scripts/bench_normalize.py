@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,9 +97,9 @@ def main() -> None:
             seconds * per_1000
             for seconds in interleaved_medians(
                 [
-                    lambda text=text: strip_markup(text),
-                    lambda text=text: normalize(text, "en_US", NormalizeOptions(markup=False)),
-                    lambda text=text: normalize(text, "en_US"),
+                    partial(strip_markup, text),
+                    partial(normalize, text, "en_US", NormalizeOptions(markup=False)),
+                    partial(normalize, text, "en_US"),
                 ]
             )
         )

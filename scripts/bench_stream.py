@@ -170,7 +170,7 @@ def main() -> int:
             print(f"round {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
     complete = median(results["sentence_complete"])
-    piper_tokens = [c + s for c, s in zip(results["sentence_complete"], results["tokens_piper"])]
+    piper_tokens = [c + s for c, s in zip(results["sentence_complete"], results["tokens_piper"], strict=True)]
     rows = [
         (f"short reply ({len(SHORT)} chars)", results["short"], results["short_piper"]),
         (f"{len(ARTICLE):,}-char article", results["article"], results["article_piper"]),

@@ -32,9 +32,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,22 +81,34 @@ class Setting:
     wall_s: float
     outcomes: list[Outcome]
 
-    def row(self) -> str:
+    def figures(self) -> dict[str, Any]:
+        """Throughput, requests done, latency p50/p99 and first audio p50 (ms; None with none done), errors."""
         done = [o for o in self.outcomes if o.error is None]
-        errors = Counter(o.error for o in self.outcomes if o.error is not None)
-        audio = sum(o.audio_s for o in done)
         latency = [o.latency_ms for o in done]
-        figures = (
-            f"{percentile(latency, 0.5):.0f} | {percentile(latency, 0.99):.0f}"
-            f" | {statistics.median(o.first_ms for o in done):.0f}"
-            if done
-            else "- | - | -"
-        )
-        error_text = ", ".join(f"{code}: {n}" for code, n in sorted(errors.items())) or "0"
-        return (
-            f"| {self.workers} | {self.producers} | {audio / self.wall_s:.1f} | {len(done)} | {figures}"
-            f" | {error_text} | {self.wall_s:.1f} |"
-        )
+        return {
+            "workers": self.workers,
+            "producers": self.producers,
+            "audio_per_s": sum(o.audio_s for o in done) / self.wall_s,
+            "requests": len(done),
+            "p50_ms": percentile(latency, 0.5) if done else None,
+            "p99_ms": percentile(latency, 0.99) if done else None,
+            "first_p50_ms": statistics.median(o.first_ms for o in done) if done else None,
+            "errors": dict(sorted(Counter(o.error for o in self.outcomes if o.error is not None).items())),
+            "wall_s": self.wall_s,
+        }
+
+    def row(self) -> str:
+        return figures_row(self.figures())
+
+
+def figures_row(f: dict[str, Any]) -> str:
+    """A markdown row of :meth:`Setting.figures` (the table header is in :func:`main`)."""
+    latency = f"{f['p50_ms']:.0f} | {f['p99_ms']:.0f} | {f['first_p50_ms']:.0f}" if f["requests"] else "- | - | -"
+    errors = ", ".join(f"{code}: {n}" for code, n in f["errors"].items()) or "0"
+    return (
+        f"| {f['workers']} | {f['producers']} | {f['audio_per_s']:.1f} | {f['requests']} | {latency}"
+        f" | {errors} | {f['wall_s']:.1f} |"
+    )
 
 
 def produce(endpoint: str, settings: Settings, seed: int, stop_at: float) -> list[Outcome]:
@@ -221,7 +234,9 @@ def main() -> int:
         with ExitStack() as stack:
             services: list[tuple[str, str]] = []
             for count in worker_counts(args.max_workers):
-                variants = [(str(count), EmbeddedService(settings, workers=count, use_cache=False))]
+                variants: list[tuple[str, AbstractContextManager[EmbeddedService]]] = [
+                    (str(count), EmbeddedService(settings, workers=count, use_cache=False))
+                ]
                 if args.tcp:
                     variants.append((f"{count} joined over tcp", joined_over_tcp(settings, count)))
                 for label, starting in variants:

@@ -10,8 +10,8 @@ from datetime import date
 from pathlib import Path
 
 
-def machine_line() -> str:
-    """Where and when figures were taken: CPU model, cores, memory, date, commit."""
+def machine_line(commit: str | None = None) -> str:
+    """Where and when figures were taken: CPU model, cores, memory, date, commit (``git``'s if not given)."""
     model = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -22,8 +22,16 @@ def machine_line() -> str:
         memory = f"{mem_kib / 2**20:.0f} GiB"
     except OSError:
         memory = "? GiB"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return f"Machine: {model}, {os.cpu_count()} cores, {memory}; {date.today().isoformat()}; commit {commit or '?'}."
+    return f"Machine: {model}, {os.cpu_count()} cores, {memory}; {date.today().isoformat()}; commit {commit or git_commit()}."
+
+
+def git_commit() -> str:
+    """The tree's short commit, or ``?`` where there is no git or no repository (a copied tree)."""
+    try:
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "?"
+    return found.stdout.strip() or "?"
 
 
 def replace_section(path: Path, name: str, body: str) -> None:

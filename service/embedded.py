@@ -22,6 +22,7 @@ from swtts.service.pool import PrivateFolder, WorkerPool, threads_per_worker
 from swtts.workers.voice_files import VoiceLoadError, check_voice
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
     from swtts.client import Client
@@ -135,7 +136,9 @@ class EmbeddedService:
         from swtts.service.supervisor import Supervisor
 
         try:
-            supervisor = Supervisor(self.settings, self.endpoint, use_cache=self.use_cache, pool=self.pool)
+            # its own gateways stay off: a user config that serves HTTP must not make every `say` serve it too
+            settings = self.settings.override(http__enabled=False)
+            supervisor = Supervisor(settings, self.endpoint, use_cache=self.use_cache, pool=self.pool)
         except Exception as exc:  # a bind or key error: raised to the caller as it is
             self._error = self._error or exc
             return
@@ -184,7 +187,7 @@ class EmbeddedService:
         return self.pool.config_file
 
     @property
-    def processes(self) -> list[object]:
+    def processes(self) -> list[subprocess.Popen[bytes]]:
         """The worker processes (``subprocess.Popen``), restarted ones included as they are now."""
         return list(self.pool.processes) if self.pool is not None else []
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING, Any
 
 from swtts.broker.broker import Broker
+from swtts.broker.security import check_local_worker_key
 from swtts.config import Settings
 from swtts.service.pool import (
     CPU_WORKER_MEMORY_MB,
@@ -33,9 +35,19 @@ __all__ = [
     "worker_command",
 ]
 
+if TYPE_CHECKING:
+    from swtts.gateways.wyoming import GatewayThread
+
 LOGGER = logging.getLogger(__name__)
 
 _WATCH_S = 0.2
+
+
+def _wyoming_thread(settings: Settings, endpoint: str, uri: str) -> GatewayThread:
+    """The Wyoming server of ``serve --wyoming [URI]`` (``[wyoming] uri`` when ``uri`` is empty)."""
+    from swtts.gateways.wyoming import GatewayThread, WyomingGateway
+
+    return GatewayThread(WyomingGateway(settings.override(wyoming__uri=uri or None), endpoint))
 
 
 class Supervisor:
@@ -54,13 +66,18 @@ class Supervisor:
         log_level: str = "WARNING",
         parent_pid: int | None = None,
         pool: WorkerPool | None = None,
+        wyoming_uri: str | None = None,
     ) -> None:
         self.settings = settings
         count = settings.service.local_workers() if workers is None else workers
         if pool is None and count:
             check_voice(settings.voice.model or None)  # a voice that cannot load refuses to serve before binding
+        if count:
+            check_local_worker_key(settings.security)
         self.broker = Broker(settings, endpoint, use_cache)
         self.endpoint = self.broker.bound
+        self.gateway = self._http_gateway()
+        self.wyoming = _wyoming_thread(settings, self.endpoint, wyoming_uri) if wyoming_uri is not None else None
         self.parent_pid = parent_pid
         self.stop_event = threading.Event()
         self._folder: PrivateFolder | None = None
@@ -75,22 +92,41 @@ class Supervisor:
     def count(self) -> int:
         return self.pool.count
 
+    def _http_gateway(self) -> Any:
+        """The HTTP speech API (``serve --http``, ``[http] enabled``): a thread of this process, a client of this broker."""
+        if not self.settings.http.enabled:
+            return None
+        from swtts.gateways.http import HttpThread
+
+        return HttpThread(self.settings, self.endpoint, [self.broker.metrics.registry])
+
     def run(self) -> None:
         """Serve until stopped (signal, parent gone); then drain and stop the workers.
 
         The broker runs on this (the calling) thread, which owns its socket and cache; a
-        watcher thread starts and restarts the worker processes.
+        watcher thread starts and restarts the worker processes; the HTTP gateway (``[http]
+        enabled``) and, with ``wyoming_uri``, a Wyoming server each run on a thread of their
+        own, reaching the broker through their own client.
         """
         watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
-        if not self.pool.processes:
-            self.pool.start()
-        LOGGER.info("serving on %s with %d local worker process(es)", self.endpoint, self.count)
-        watcher.start()
         try:
+            if self.gateway is not None:
+                self.gateway.start()
+            if self.wyoming is not None:
+                self.wyoming.start()
+            if not self.pool.processes:
+                self.pool.start()
+            LOGGER.info("serving on %s with %d local worker process(es)", self.endpoint, self.count)
+            watcher.start()
             self.broker.run()
         finally:
+            if self.wyoming is not None:
+                self.wyoming.stop()
+            if self.gateway is not None:
+                self.gateway.stop()
             self.stop_event.set()
-            watcher.join(timeout=5)
+            if watcher.ident is not None:
+                watcher.join(timeout=5)
             if self._folder is not None:
                 self.pool.stop()
                 self._folder.remove()

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from swtts.client import AsyncClient, AudioChunk, Client, SynthesisOptions, SynthesisResult
+    from swtts.client import AsyncClient, AudioChunk, Client, SynthesisOptions, SynthesisResult, TimedWord
     from swtts.config import Settings, load_settings
     from swtts.protocol import (
         BusyError,
@@ -32,6 +32,7 @@ _EXPORTS = {
     "Client": "swtts.client",
     "SynthesisOptions": "swtts.client",
     "SynthesisResult": "swtts.client",
+    "TimedWord": "swtts.client",
     "BusyError": "swtts.protocol",
     "InvalidRequestError": "swtts.protocol",
     "RequestCancelledError": "swtts.protocol",
@@ -59,6 +60,7 @@ __all__ = [
     "SynthesisOptions",
     "SynthesisResult",
     "TTSError",
+    "TimedWord",
     "UnavailableError",
     "VoiceDescription",
     "load_settings",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import math
 import multiprocessing
 import multiprocessing.queues
 import multiprocessing.synchronize
+import re
 import sqlite3
 import zlib
 from collections.abc import Callable
@@ -87,7 +89,7 @@ def raw_db(directory: Path) -> sqlite3.Connection:
 def test_key_is_hex_digest_and_stable() -> None:
     key = cache_key("chunk", "Hello world.", "voice-1", PARAMS)
     assert key == cache_key("chunk", "Hello world.", "voice-1", dict(reversed(PARAMS.items())))
-    assert len(key) == 64 and int(key, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{64}", key), key
     assert isinstance(CACHE_FORMAT_VERSION, int)
 
 
@@ -425,9 +427,9 @@ def _concurrent_worker(
     results: multiprocessing.queues.Queue[tuple[int, int, list[str]]],
 ) -> None:
     """Runs in a spawned process: hammer overlapping keys, check every hit is intact."""
-    warnings: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = warnings.append  # type: ignore[method-assign]
+    handler = logging.handlers.BufferingHandler(capacity=10**6)  # keeps every record
+    handler.setLevel(logging.WARNING)
+    warnings = handler.buffer
     logging.getLogger("swtts.broker.cache").addHandler(handler)
     rng = np.random.default_rng(seed)
     hits = gets = 0
@@ -460,13 +462,16 @@ def test_concurrent_processes_keep_cache_consistent(tmp_path: Path) -> None:
         assert worker.exitcode == 0
     assert [messages for _, _, messages in outcomes] == [[]] * 4
     gets = sum(g for g, _, _ in outcomes)
+    hits = sum(h for _, h, _ in outcomes)
+    assert hits > 0, "without a hit no process checked what another one stored"
     with AudioCache(tmp_path) as cache:
         stats = cache.stats()
         assert stats.hits + stats.misses == gets
-        assert stats.hits == sum(h for _, h, _ in outcomes)
+        assert stats.hits == hits
         assert 0 < stats.entries <= 12
-        for n in range(20):
-            got = cache.get(f"k{n}")
+        kept = {n: cache.get(f"k{n}") for n in range(20)}
+        assert len([got for got in kept.values() if got is not None]) == stats.entries
+        for n, got in kept.items():
             assert got is None or got == audio(speech_like(2000 + 100 * n, n), key=n)
     db = raw_db(tmp_path)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

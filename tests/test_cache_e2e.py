@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from swtts.client import SynthesisOptions
 from swtts.config import Settings, load_settings
 from swtts.service import EmbeddedService
-from tests.conftest import ARTICLE, REPO
+from tests.helpers import ARTICLE, run_swtts, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -40,17 +39,10 @@ def test_hits_survive_a_restart_and_an_edit_resynthesizes_only_its_chunks(tmp_pa
 
 
 def test_cache_cli_stats_and_clear(tmp_path: Path, settings: Settings) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    config = write_config(tmp_path / "config.toml", cache={"dir": str(tmp_path / "cache")})
 
     def swtts(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-P", "-m", "swtts", *args, "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=REPO,
-        )
+        return run_swtts(*args, "--config", str(config), timeout=180)
 
     assert swtts("say", "Cache me.", "-o", str(tmp_path / "a.wav"), "--workers", "1").returncode == 0
     assert swtts("say", "Cache me.", "-o", str(tmp_path / "b.wav"), "--workers", "1").returncode == 0

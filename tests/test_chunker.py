@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -37,14 +38,16 @@ def assert_valid_chunks(text: str, chunks: list[Chunk], max_chars: int, start_in
         assert len(chunk.text) <= max_chars
         assert re.search(r"\n[^\S\n]*\n", chunk.text) is None, "two paragraphs joined"
     assert chunks[0].paragraph_start is False
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert before.end <= after.start
         gap = text[before.end : after.start]
         assert gap.strip() == ""
         if not gap:
             # Only a whitespace-free run longer than max_chars may be cut inside.
-            word_start = len(text[: before.end]) - len(re.search(r"\S*$", text[: before.end]).group())
-            word_end = after.start + len(re.match(r"\S*", text[after.start :]).group())
+            tail, head = re.search(r"\S*$", text[: before.end]), re.match(r"\S*", text[after.start :])
+            assert tail and head
+            word_start = len(text[: before.end]) - len(tail.group())
+            word_end = after.start + len(head.group())
             assert word_end - word_start > max_chars
 
 
@@ -423,7 +426,7 @@ def test_empty_input(text: str) -> None:
 )
 def test_invalid_arguments(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        split_text("Some text.", **kwargs)  # type: ignore[arg-type]
+        split_text("Some text.", **kwargs)
 
 
 def test_one_million_characters_is_fast() -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,25 +14,19 @@ from swtts.cli.flags import SETTING_FLAGS
 from swtts.cli.parser import build_parser, settings_from_args
 from swtts.config import load_settings
 from swtts.service.supervisor import CPU_WORKER_MEMORY_MB, warn_if_oversubscribed
-from tests.conftest import REPO, free_port
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``swtts ARGS`` as a user runs it: its own process, started so the working tree is not on the path."""
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "swtts", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
-    )
+from tests.helpers import run_swtts, start_swtts, tcp_endpoint, terminate
 
 
 def usage_error(*args: str) -> str:
     """The one line a usage or configuration error writes (exit status 2, nothing on stdout)."""
-    done = run_cli(*args)
+    done = run_swtts(*args, timeout=60)
     assert (done.returncode, done.stdout) == (2, ""), done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("swtts: error: "), done.stderr
     return lines[0].removeprefix("swtts: error: ")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -57,7 +49,11 @@ def usage_error(*args: str) -> str:
         (["say", "Hi.", "--connect", "http://127.0.0.1:8080"], "--connect must be tcp://HOST:PORT"),
         (["serve", "--bind", "garbage"], "--bind must be tcp://HOST:PORT"),
         (["serve", "--metrics-port", "70000"], "--metrics-port must be between 1 and 65535, got 70000"),
+        (["serve", "--http", "localhost:99999"], "--http must be HOST:PORT (port 1-65535; [ADDRESS]:PORT for IPv6)"),
+        (["http", "--bind", "8000"], "--bind must be HOST:PORT (port 1-65535; [ADDRESS]:PORT for IPv6), got '8000'"),
         (["worker", "--threads", "0"], '--threads must be at least 1, or "auto"'),
+        (["wyoming", "--uri", "localhost:10200"], "--uri must be tcp://HOST:PORT (port 1-65535) or unix://PATH"),
+        (["serve", "--wyoming", "tcp://127.0.0.1:0"], "--wyoming must be tcp://HOST:PORT (port 1-65535) or unix"),
         (["status", "--interval", "0"], "--interval must be > 0, got 0"),
         (["ping", "--wait", "-1"], "--wait must be at least 0, got -1"),
         (["ping", "--wait", "nan"], "--wait must be at least 0, got nan"),
@@ -72,6 +68,7 @@ def test_bad_flags_are_one_line_naming_the_flag_with_exit_2(args: list[str], mes
     assert message in usage_error(*args)
 
 
+@pytest.mark.e2e
 def test_a_bad_config_file_names_the_file_and_the_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[synthesis]\nlength_scale = -1.0\n")
@@ -84,6 +81,7 @@ def test_a_bad_config_file_names_the_file_and_the_key(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_config_and_log_level_work_before_or_after_the_subcommand(tmp_path: Path) -> None:
     bad, good = tmp_path / "bad.toml", tmp_path / "good.toml"
     bad.write_text("[chunker]\nmax_chunk_char = 300\n")
@@ -91,16 +89,26 @@ def test_config_and_log_level_work_before_or_after_the_subcommand(tmp_path: Path
     assert usage_error("--config", str(bad), "say", "Hi.").startswith(f"{bad}: unknown config key")
     assert usage_error("say", "Hi.", "--config", str(bad)).startswith(f"{bad}: unknown config key")
     assert usage_error("--config", str(good), "say", "Hi.", "--config", str(bad)).startswith(str(bad))  # the later wins
-    nobody = f"tcp://127.0.0.1:{free_port()}"
+    nobody = tcp_endpoint()
     for args in (
         ["--log-level", "debug", "cache", "stats", "--connect", nobody, "--config", str(good)],
         ["--config", str(good), "cache", "stats", "--connect", nobody, "--log-level", "debug"],
     ):
-        done = run_cli(*args)
+        done = run_swtts(*args, timeout=60)
         assert done.returncode == 1 and done.stderr.splitlines()[-1].startswith("swtts: error: ")
         assert "DEBUG" in done.stderr and "Traceback" in done.stderr, done.stderr  # debug shows the details
-    quiet = run_cli(
-        "--log-level", "debug", "cache", "stats", "--connect", nobody, "--config", str(good), "--log-level", "warning"
+    quiet = run_swtts(
+        "--log-level",
+        "debug",
+        "cache",
+        "stats",
+        "--connect",
+        nobody,
+        "--config",
+        str(good),
+        "--log-level",
+        "warning",
+        timeout=60,
     )
     assert quiet.returncode == 1 and len(quiet.stderr.splitlines()) == 1, quiet.stderr  # the later one wins
 
@@ -138,7 +146,10 @@ def test_every_setting_flag_names_a_key_and_is_offered() -> None:
         (["say", "--length-scale", "1.5", "Hi."], "synthesis", "length_scale", 1.5),
         (["worker", "--threads", "auto"], "voice", "threads", None),
         (["serve", "--metrics-port", "9999"], "metrics", "enabled", True),
+        (["serve", "--http", "127.0.0.1:8080"], "http", "enabled", True),
+        (["serve", "--http", "[::1]:8080"], "http", "bind", "[::1]:8080"),
         (["ping", "--connect", "ipc:///tmp/swtts.sock"], "service", "endpoint", "ipc:///tmp/swtts.sock"),
+        (["wyoming", "--uri", "unix:///tmp/swtts.sock"], "wyoming", "uri", "unix:///tmp/swtts.sock"),
     ],
 )
 def test_flags_are_spelled_as_the_config_file_and_override_it(
@@ -164,19 +175,12 @@ def test_more_cpu_workers_than_cores_is_a_warning_with_the_memory(caplog: pytest
 
 @pytest.mark.e2e
 def test_serve_with_no_workers_is_a_broker_alone() -> None:
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    serve = subprocess.Popen(
-        [sys.executable, "-P", "-m", "swtts", "serve", "--workers", "0", "--bind", endpoint],
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    endpoint = tcp_endpoint()
+    serve = start_swtts("serve", "--workers", "0", "--bind", endpoint, stderr=subprocess.PIPE, text=True)
     try:
         assert serve.stderr is not None
         assert serve.stderr.readline().strip() == f"swtts: serving on {endpoint} with 0 local worker(s)"
-        ping = run_cli("ping", "--connect", endpoint, "--wait", "1")
+        ping = run_swtts("ping", "--connect", endpoint, "--wait", "1", timeout=60)
         assert ping.returncode == 1 and "has no ready worker (0 connected)" in ping.stderr
     finally:
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=30) == 0
+        assert terminate(serve) == 0

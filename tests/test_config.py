@@ -204,10 +204,15 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("service.reconnect_max_s", "0.1", "must be at least service.reconnect_initial_s (0.25), got 0.1"),
     ("service.max_attempts", "0", "must be at least 1"),
     ("service.request_deadline_s", "inf", "must be a finite number, got inf"),
+    ("service.no_worker_timeout_s", "0", "must be > 0"),
+    ("service.chunk_deadline_chars_per_s", "0", "must be > 0"),
+    ("service.chunk_deadline_factor", "nan", "must be a finite number"),
+    ("service.chunk_deadline_min_s", "-3", "must be > 0"),
     ("service.max_queued_chunks", "0", "must be at least 1"),
     ("service.max_queued_bytes", "0", "must be at least 1"),
     ("service.max_text_chars", "0", "must be at least 1"),
     ("service.client_timeout_s", "0", "must be > 0"),
+    ("service.client_connect_timeout_s", "-1", "must be > 0"),
     ("service.client_retries", "-1", "must be at least 0"),
     ("service.restart_workers", '"yes"', "must be true or false, got 'yes'"),
     ("voice.model", "1", "must be a string, got 1"),
@@ -235,6 +240,9 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("chunker.first_chunk_chars", "0", "must be at least 1"),
     ("stream.flush_chars", "0", "must be at least 1"),
     ("stream.flush_after_s", "0", "must be > 0"),
+    ("normalize.enabled", '"yes"', "must be true or false"),
+    ("normalize.read_code_blocks", "1", "must be true or false"),
+    ("normalize.read_code_spans", '"no"', "must be true or false"),
     ("assembly.sentence_gap_s", "-0.1", "must be at least 0"),
     ("assembly.paragraph_gap_s", "nan", "must be a finite number"),
     ("cache.enabled", "1", "must be true or false"),
@@ -250,7 +258,39 @@ BAD_VALUES = [  # (key, TOML value, what the message says)
     ("security.server_secret", "[]", "must be a string"),
     ("security.server_public", "1.5", "must be a string"),
     ("security.client_secret", "true", "must be a string"),
-    ("security.allowed_clients", "{}", "must be a string"),
+    ("security.allowed_workers", "{}", "must be a string"),
+    ("security.allowed_producers", "2", "must be a string"),
+    ("wyoming.uri", '"127.0.0.1:10200"', "must be tcp://HOST:PORT (port 1-65535) or unix://PATH"),
+    ("wyoming.uri", '"tcp://127.0.0.1"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"tcp://:10200"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"tcp://127.0.0.1:*"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"http://127.0.0.1:10200"', "must be tcp://HOST:PORT"),
+    ("wyoming.uri", '"unix://"', "or unix://PATH"),
+    ("wyoming.uri", '"stdio://"', "or unix://PATH"),
+    ("wyoming.allow_remote", '"yes"', "must be true or false"),
+    ("wyoming.zeroconf", "true", "must be a string"),
+    ("wyoming.voices_file", "0", "must be a string"),
+    ("wyoming.use_cache", "0", "must be true or false"),
+    ("wyoming.samples_per_chunk", "0", "must be at least 1, got 0"),
+    ("wyoming.samples_per_chunk", "1.5", "must be an integer"),
+    ("wyoming.write_timeout_s", "0", "must be > 0, got 0"),
+    ("wyoming.write_timeout_s", "inf", "must be a finite number"),
+    ("wyoming.write_buffer_bytes", "0", "must be at least 1"),
+    ("wyoming.voices_max_age_s", "-1", "must be at least 0, got -1"),
+    ("wyoming.voices_max_age_s", "nan", "must be a finite number"),
+    ("http.enabled", '"yes"', "must be true or false"),
+    ("http.bind", '"8000"', "must be HOST:PORT (port 1-65535; [ADDRESS]:PORT for IPv6), got '8000'"),
+    ("http.bind", '":8000"', "must be HOST:PORT"),
+    ("http.bind", '"localhost:0"', "must be HOST:PORT"),
+    ("http.bind", '"localhost:http"', "must be HOST:PORT"),
+    ("http.api_keys_file", "1", "must be a string"),
+    ("http.max_input_chars", "0", "must be at least 1"),
+    ("http.max_body_bytes", "0", "must be at least 1"),
+    ("http.max_streams", "0", "must be at least 1"),
+    ("http.models", '"piper"', "must be a list of strings, got 'piper'"),
+    ("http.models", '["piper", 2]', "must be a list of strings, got ['piper', 2]"),
+    ("http.voice_map", "{ alloy = 3 }", "must be a table of strings, got {'alloy': 3}"),
+    ("http.voice_map", '["fr_FR"]', "must be a table of strings"),
 ]
 
 
@@ -298,6 +338,12 @@ def test_every_key_has_a_bad_value_in_the_table() -> None:
         ({"synthesis__noise_scale": 0}, ("synthesis", "noise_scale", 0.0)),
         ({"cache__ttl_s": math.inf}, ("cache", "ttl_s", math.inf)),
         ({"metrics__port": 65535}, ("metrics", "port", 65535)),
+        ({"wyoming__uri": "unix:///run/swtts.sock"}, ("wyoming", "uri", "unix:///run/swtts.sock")),
+        ({"wyoming__uri": "tcp://[::1]:10200"}, ("wyoming", "uri", "tcp://[::1]:10200")),
+        ({"wyoming__voices_max_age_s": 0}, ("wyoming", "voices_max_age_s", 0.0)),
+        ({"http__bind": "[::1]:8000"}, ("http", "bind", "[::1]:8000")),
+        ({"http__models": ["piper"]}, ("http", "models", ["piper"])),
+        ({"http__voice_map": {"nova": "fr_FR"}}, ("http", "voice_map", {"nova": "fr_FR"})),
     ],
 )
 def test_good_values_are_accepted(changes: dict[str, Any], expected: tuple[str, str, Any]) -> None:
@@ -336,6 +382,16 @@ def test_parse_text_reads_a_flag_as_the_file_would(tmp_path: Path) -> None:
 # ----- files -------------------------------------------------------------------------------------
 
 
+def test_a_retired_key_says_what_replaced_it(tmp_path: Path) -> None:
+    old = tmp_path / "broker.toml"
+    old.write_text('[security]\nserver_secret = "keys/server.key_secret"\nallowed_clients = "keys/allowed"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(old)
+    assert error.value.key == "security.allowed_clients" and error.value.source == str(old)
+    assert "security.allowed_workers" in str(error.value) and "security.allowed_producers" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
 def test_user_file_overrides_and_unknown_keys_fail(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text(
@@ -366,10 +422,23 @@ def test_user_file_overrides_and_unknown_keys_fail(tmp_path: Path) -> None:
 
 def test_override_and_dump_round_trip(tmp_path: Path) -> None:
     settings = load_settings().override(
-        service__workers=3, voice__device="cuda:0", synthesis__noise_w=0.5, cache__ttl_s=math.inf
+        service__workers=3,
+        voice__device="cuda:0",
+        synthesis__noise_w=0.5,
+        cache__ttl_s=math.inf,
+        http__models=["piper", 'say "hi"'],
+        http__voice_map={"nova": "fr_FR", "my voice": "de"},
     )
     assert settings.service.workers == 3 and settings.voice.device == "cuda:0"
     path = tmp_path / "dump.toml"
     path.write_text(dump_settings(settings))
     assert load_settings(path) == settings
     assert 'length_scale = "voice"' in path.read_text() and 'threads = "auto"' in path.read_text()
+
+
+def test_list_and_table_keys_read_from_a_file_and_are_not_shared(tmp_path: Path) -> None:
+    path = tmp_path / "http.toml"
+    path.write_text('[http]\nmodels = ["piper"]\n[http.voice_map]\nalloy = "fr_FR"\n')
+    settings = load_settings(path)
+    assert settings.http.models == ["piper"] and settings.http.voice_map == {"alloy": "fr_FR"}
+    assert Settings().http.models == [] and Settings().http.models is not Settings().http.models

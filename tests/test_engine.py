@@ -31,6 +31,7 @@ def batching_engine() -> Engine:
     return Engine(batching="on")
 
 
+@pytest.mark.e2e
 def test_batched_output_equals_one_at_a_time(batching_engine: Engine) -> None:
     texts = [
         "Hello world.",
@@ -50,6 +51,7 @@ def test_batched_output_equals_one_at_a_time(batching_engine: Engine) -> None:
         assert np.abs(a[body] - b[body]).max() <= 64, text
 
 
+@pytest.mark.e2e
 def test_batches_respect_max_rows_and_split_by_scales(batching_engine: Engine) -> None:
     slow = SynthesisParams(length_scale=1.5, noise_scale=0.0, noise_w=0.0)
     items = [(f"Sentence number {i}.", DETERMINISTIC) for i in range(5)] + [("A slower one.", slow)]
@@ -63,6 +65,7 @@ def test_unknown_device_is_named() -> None:
         Engine(device="tpu")
 
 
+@pytest.mark.e2e
 def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     from swtts.workers.session import cuda_available
 
@@ -75,6 +78,7 @@ def test_cuda_request_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFix
     assert engine.synthesize("Fallback works.", DETERMINISTIC).pcm
 
 
+@pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider':UserWarning")
 def test_cuda_provider_that_cannot_start_leaves_an_honest_cpu_engine(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -93,6 +97,7 @@ def test_cuda_provider_that_cannot_start_leaves_an_honest_cpu_engine(
     assert engine.synthesize("Still speaking.", DETERMINISTIC).pcm
 
 
+@pytest.mark.e2e
 def test_solo_session_speaks_the_same_audio_on_more_threads() -> None:
     engine = Engine(threads=1, solo_threads=2)
     assert engine.solo_voice is not None and engine.solo_voice.session is not engine.voice.session
@@ -106,6 +111,7 @@ def test_solo_session_speaks_the_same_audio_on_more_threads() -> None:
     assert np.abs(a - b).max() <= 64
 
 
+@pytest.mark.e2e
 def test_no_solo_session_unless_it_has_more_threads_and_runs_on_cpu() -> None:
     assert Engine(threads=2, solo_threads=2).solo_voice is None
     single = Engine(threads=1)

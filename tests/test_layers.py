@@ -4,7 +4,7 @@ Ranks, bottom to top: config, protocol, pipeline (text and audio stages) → bro
 (neither imports the other) → client → gateways → service → cli → the ``swtts`` package's own
 ``__init__``/``__main__``. A module may import its own package and anything ranked lower. Every
 import counts, also those inside functions and under ``TYPE_CHECKING``: a lazy import upward is
-still an upward dependency.
+still an upward dependency. Gateways skip the broker and the workers too: they use the client.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ RANKS = {
 ENGINE_MODULES = ("onnxruntime", "piper", "onnx")
 # Packages that must run without the engine installed: a broker serves voices it cannot read,
 # and a client talks to a remote broker.
-ENGINE_FREE = ("config", "protocol", "pipeline", "broker", "client")
+ENGINE_FREE = ("config", "protocol", "pipeline", "broker", "client", "gateways")
+# Gateways are producers like any other: they reach the service through the client only, so a
+# gateway runs as a process of its own against a broker anywhere.
+ONLY_THROUGH_THE_CLIENT = {"gateways": ("broker", "workers")}
 
 
 def package_folders() -> dict[str, Path]:
@@ -80,6 +83,8 @@ def violations(edges: list[tuple[str, str, str]]) -> list[str]:
             continue
         if RANKS[target] >= RANKS[source]:
             problems.append(f"{where}: {source or 'swtts'} imports {module}, which is not below it")
+        elif target in ONLY_THROUGH_THE_CLIENT.get(source, ()):
+            problems.append(f"{where}: {source} imports {module}; it reaches the service through the client only")
     return problems
 
 
@@ -98,7 +103,9 @@ def test_every_package_has_a_rank() -> None:
 
 
 def test_no_import_runs_upward_or_sideways() -> None:
-    problems = sorted(set(violations(all_edges())))
+    edges = all_edges()
+    assert {package for package, _, _ in edges} == set(package_folders()), "a package whose imports were not read"
+    problems = sorted(set(violations(edges)))
     assert not problems, "layer violations:\n" + "\n".join(problems)
 
 
@@ -110,18 +117,23 @@ def test_the_checker_catches_a_back_edge() -> None:
         ("client", "client/x.py:3", "onnxruntime"),
         ("pipeline", "pipeline/x.py:4", "swtts.pipeline.chunker"),
         ("service", "service/x.py:5", "swtts.broker.broker"),
+        ("gateways", "gateways/x.py:6", "swtts.broker.cache"),
+        ("gateways", "gateways/x.py:7", "swtts.client"),
+        ("gateways", "gateways/x.py:8", "swtts.service"),
     ]
     assert violations(planted) == [
         "broker/x.py:1: broker imports swtts.client, which is not below it",
         "broker/x.py:2: broker imports swtts.workers.engine, which is not below it",
         "client/x.py:3: client must not import the engine (onnxruntime)",
+        "gateways/x.py:6: gateways imports swtts.broker.cache; it reaches the service through the client only",
+        "gateways/x.py:8: gateways imports swtts.service, which is not below it",
     ]
 
 
-def test_broker_and_client_load_without_the_engine() -> None:
+def test_broker_client_and_gateways_load_without_the_engine() -> None:
     """Checked at run time too: nothing pulls onnxruntime or piper in through a third package."""
     code = (
-        "import sys; import swtts.broker.broker, swtts.client, swtts.config, swtts.protocol; "
+        "import sys; import swtts.broker.broker, swtts.client, swtts.config, swtts.protocol, swtts.gateways.wyoming; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'piper', 'onnx')))"
     )
     done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60)

@@ -6,27 +6,29 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from swtts.config import Settings
-from swtts.protocol import WorkerState
+from swtts.protocol import WorkerState, WorkerStatus
 from swtts.service import EmbeddedService
-from tests.conftest import REPO, free_port
+from tests.helpers import cache_config, free_port, run_swtts, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def monitored(settings: Settings) -> Iterator[EmbeddedService]:
-    port = free_port()
-    watched = settings.override(metrics__enabled=True, metrics__port=port, service__heartbeat_interval_s=0.5)
+def monitored(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedService]:
+    watched = settings.override(
+        cache__dir=str(tmp_path_factory.mktemp("monitored-cache")),
+        metrics__enabled=True,
+        metrics__port=free_port(),
+        service__heartbeat_interval_s=0.5,
+    )
     with EmbeddedService(watched, workers=2) as service:
         yield service
 
@@ -66,20 +68,23 @@ def test_metrics_move_as_requests_run(monitored: EmbeddedService) -> None:
 
 
 def test_status_json_lists_connected_workers(monitored: EmbeddedService) -> None:
-    done = subprocess.run(
-        [sys.executable, "-P", "-m", "swtts", "status", "--connect", monitored.endpoint, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr
-    status = json.loads(done.stdout)
+    def status_json() -> dict[str, Any]:
+        done = run_swtts("status", "--connect", monitored.endpoint, "--json", timeout=60)
+        assert done.returncode == 0, done.stderr
+        status: dict[str, Any] = json.loads(done.stdout)
+        return status
+
+    before = status_json()
+    with monitored.client() as client:
+        client.synthesize("The status counts what the cache holds.")
+        stats = client.cache_stats()
+    assert stats is not None
+    status = status_json()
     live = [w for w in status["workers"] if w["state"] != "dead"]
     assert len(live) == 2
     assert {w["voice"] for w in live} == {"en_US-joe-medium"}
     assert {w["device"] for w in live} == {"cpu"}
-    assert status["cache"]["entries"] >= 0
+    assert status["cache"]["entries"] == stats.entries > before["cache"]["entries"]
     assert set(status["queue"]) == {"requests", "pending_chunks", "in_flight_chunks"}
 
 
@@ -87,16 +92,14 @@ def test_a_killed_worker_shows_as_dead_and_is_replaced(monitored: EmbeddedServic
     with monitored.client() as client:
         victim = client.status().workers[0]
         os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def dead_and_replaced() -> list[WorkerStatus] | None:
             workers = client.status().workers
             dead = [w for w in workers if w.state is WorkerState.DEAD and w.worker == victim.worker]
             live = [w for w in workers if w.state is not WorkerState.DEAD]
-            if dead and len(live) == 2:
-                break
-            time.sleep(0.3)
-        assert dead, workers
-        assert len(live) == 2, "the supervisor should have restarted the killed worker"
+            return dead if dead and len(live) == 2 else None
+
+        dead = wait_for(dead_and_replaced, 60, "the killed worker to show dead and the supervisor to replace it")
         assert dead[0].reason in ("heartbeat lost", "unreachable")
         assert client.synthesize("Still serving after a worker died.").duration_s > 0.5
     dead_gauge = sum(v for k, v in scrape(monitored).items() if k.startswith("swtts_workers{") and 'state="dead"' in k)
@@ -104,31 +107,21 @@ def test_a_killed_worker_shows_as_dead_and_is_replaced(monitored: EmbeddedServic
 
 
 def test_one_info_line_per_request_without_the_text(tmp_path: Path, settings: Settings) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
+    config = cache_config(tmp_path / "config.toml", settings)
     secret = "The quick brown fox jumps over the lazy dog."
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-P",
-            "-m",
-            "swtts",
-            "--log-level",
-            "INFO",
-            "say",
-            secret,
-            "-o",
-            str(tmp_path / "x.wav"),
-            "--workers",
-            "1",
-            "--no-cache",
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
+    done = run_swtts(
+        "--log-level",
+        "INFO",
+        "say",
+        secret,
+        "-o",
+        str(tmp_path / "x.wav"),
+        "--workers",
+        "1",
+        "--no-cache",
+        "--config",
+        str(config),
         timeout=120,
-        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if "swtts.broker.scheduler" in line and " done: " in line]

@@ -91,6 +91,7 @@ def engine() -> Engine:
     return Engine(quick_start=True)
 
 
+@pytest.mark.e2e
 def test_a_long_unpunctuated_text_is_spoken_whole_in_bounded_passes(engine: Engine) -> None:
     text = unpunctuated(2500)
     recorder = PassRecorder(engine.voice.session)
@@ -123,6 +124,7 @@ def longest_run(flags: np.ndarray) -> int:
     return best
 
 
+@pytest.mark.e2e
 def test_a_cancelled_engine_refuses_to_run() -> None:
     """What the embedded service does on its way out: no forward pass may run on into the exit."""
     engine = Engine(quick_start=True)

@@ -127,6 +127,7 @@ MESSAGES: dict[type[Message], st.SearchStrategy[Any]] = {
         max_chunk_chars=st.none() | st.integers(20, MAX_CHUNK_CHARS),
         first_chunk_chars=st.none() | st.integers(20, MAX_CHUNK_CHARS),
         deadline_s=st.none() | st.floats(0.001, 86_400),
+        normalize=st.booleans(),
     ),
     Cancel: st.builds(Cancel, ids),
     Accepted: st.builds(Accepted, ids, counts, counts),
@@ -183,8 +184,9 @@ MESSAGES: dict[type[Message], st.SearchStrategy[Any]] = {
         capacity=st.integers(1, 256),
         batching=st.booleans(),
         solo=st.booleans(),
+        normalizer=st.sampled_from(["", "en/1", "fr/1"]),
     ),
-    Task: st.builds(Task, ids, counts, texts, params, st.booleans()),
+    Task: st.builds(Task, ids, counts, texts, params, st.booleans(), st.booleans()),
     Result: st.builds(
         Result,
         request_id=ids,

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import soundfile
@@ -59,7 +60,7 @@ def home(tmp_path: Path, settings: Settings) -> Iterator[tuple[Path, dict[str, s
     yield config, {**os.environ, "TMPDIR": str(temp)}
 
 
-def say(home: tuple[Path, dict[str, str]], *args: str, **kwargs: object) -> subprocess.Popen[str]:
+def say(home: tuple[Path, dict[str, str]], *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     config, env = home
     return subprocess.Popen(
         [sys.executable, "-P", "-m", "swtts", "--log-level", "info", "say", *args, "--config", str(config)],
@@ -68,7 +69,7 @@ def say(home: tuple[Path, dict[str, str]], *args: str, **kwargs: object) -> subp
         text=True,
         cwd=REPO,
         env=env,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

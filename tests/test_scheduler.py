@@ -236,7 +236,12 @@ def test_a_document_entry_from_another_version_is_a_miss(tmp_path: Path, monkeyp
     with AudioCache(tmp_path) as cache:
         stored: dict[str, CachedAudio] = {}
         put = cache.put
-        monkeypatch.setattr(cache, "put", lambda key, audio: (stored.__setitem__(key, audio), put(key, audio))[1])
+
+        def put_and_keep(key: str, audio: CachedAudio) -> None:
+            stored[key] = audio
+            put(key, audio)
+
+        monkeypatch.setattr(cache, "put", put_and_keep)
         h = Harness(cache=cache)
         h.handle(b"w1", ready())
         h.handle(CLIENT, submit("a", "Cache me please."))
@@ -302,6 +307,26 @@ def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it()
     assert len(h.to(CLIENT, Audio)) == 1
     assert len(h.tasks(b"w1") + h.tasks(b"w2")) == 3  # the rest spreads over the host again
     assert [t.solo for t in (h.tasks(b"w1") + h.tasks(b"w2"))[1:]] == [False, False]
+
+
+def test_an_open_streams_first_chunk_takes_the_idle_host_and_its_next_sentences_wait() -> None:
+    """A stream's next sentence arrives while its first is spoken: it must not share that host's cores."""
+    h = Harness()
+    h.handle(b"w1", ready(solo=True, host="a"))
+    h.handle(b"w2", ready(solo=True, host="a"))
+    h.handle(b"w3", ready(solo=True, host="b"))
+    h.handle(CLIENT, submit("s", "The first sentence is here.", part=0, more=True))
+    lead = h.tasks(b"w1") + h.tasks(b"w2") + h.tasks(b"w3")
+    assert [chunk(t) for t in lead] == ["s:0"] and lead[0].solo is True
+    h.handle(CLIENT, submit("s", "The second one follows.", part=1, more=True))
+    h.handle(CLIENT, submit("s", "And a third one too.", part=2, more=True))
+    held = h.tasks(b"w1") + h.tasks(b"w2")
+    assert [chunk(t) for t in held] == ["s:0"]  # the first chunk's host is left to it
+    assert [chunk(t) for t in h.tasks(b"w3")] == ["s:1"]  # another host is not held
+    holder = b"w1" if h.tasks(b"w1") else b"w2"
+    h.finish(holder, held[0])
+    assert len(h.to(CLIENT, Audio)) == 1
+    assert sorted(chunk(t) for t in h.tasks(b"w1") + h.tasks(b"w2"))[1:] == ["s:2"]  # the host serves it again
 
 
 def test_a_first_chunk_resent_without_leading_no_longer_holds_the_host() -> None:
@@ -445,7 +470,12 @@ def test_a_cached_document_is_read_from_the_cache_a_few_chunks_a_turn(tmp_path: 
         h, text = cached_document(cache, 30)
         reads: list[str] = []
         get = cache.get
-        cache.get = lambda key: (reads.append(key), get(key))[1]  # type: ignore[method-assign]
+
+        def counted_get(key: str) -> CachedAudio | None:
+            reads.append(key)
+            return get(key)
+
+        cache.get = counted_get  # type: ignore[method-assign]
         h.handle(CLIENT, submit("again", text + " ", use_cache=True))  # not the same document: chunk by chunk
         limit = h.scheduler.state.ahead_limit()
         assert len(h.to(CLIENT, Audio)) == limit and len(reads) <= limit + 1  # + the document entry
@@ -503,3 +533,13 @@ def test_a_long_chunk_in_progress_does_not_idle_the_other_workers() -> None:
         h.finish(b"w2", pending[0])
     ahead = h.scheduler.state.ahead_limit()
     assert len(h.scheduler.requests["r"].results) == ahead * OUT_OF_ORDER_FACTOR  # more than the blocked limit
+
+
+def test_batching_workers_share_a_document_instead_of_one_taking_every_slot() -> None:
+    h = Harness()
+    h.handle(b"w1", ready(capacity=4, host="a"))
+    h.handle(b"w2", ready(capacity=4, host="b"))
+    text = " ".join(f"Sentence number {n} is here." for n in range(4))
+    h.handle(CLIENT, submit("r", text, first_chunk_chars=None))
+    counts = sorted(len(h.tasks(worker)) for worker in (b"w1", b"w2"))
+    assert sum(counts) == 4 and counts == [2, 2], counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -307,7 +308,7 @@ def split_documents(draw: st.DrawFn) -> tuple[str, list[str]]:
     text = draw(documents())
     cuts = sorted(draw(st.lists(st.integers(min_value=0, max_value=len(text)), max_size=60)))
     bounds = [0, *cuts, len(text)]
-    return text, [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return text, [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,15 +9,15 @@ what the broker still holds after a cancel, and that audio starts before the tex
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import soundfile
@@ -26,6 +26,7 @@ import zmq.asyncio
 
 from swtts.client import AsyncClient, AudioChunk, Client, SynthesisOptions, UnavailableError
 from swtts.config import Settings, load_settings
+from swtts.pipeline.normalize import strip_markup
 from swtts.protocol import (
     Audio,
     Cancel,
@@ -39,11 +40,12 @@ from swtts.protocol import (
     decode,
 )
 from swtts.service import EmbeddedService
-from tests.conftest import ARTICLE, REPO
+from tests.helpers import ARTICLE, REPO, swtts_command, tcp_endpoint, wait_for
 
 e2e = pytest.mark.e2e
 FAST = SynthesisOptions(length_scale=0.3, noise_scale=0.0, noise_w=0.0)
 WAIT_S = 60.0  # only a guard against hanging; no test asserts a duration
+T = TypeVar("T")
 
 
 def squeeze(text: str) -> str:
@@ -62,9 +64,10 @@ def odd_pieces(text: str, sizes: tuple[int, ...] = (1, 4, 7, 2, 11, 3, 5)) -> li
 
 
 def assert_complete_and_ordered(chunks: list[AudioChunk], text: str) -> None:
+    """Every chunk, in order, together the whole text (as sent: its markup removed)."""
     assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
     assert chunks[-1].total == len(chunks)
-    assert squeeze("".join(chunk.text for chunk in chunks)) == squeeze(text)
+    assert squeeze("".join(chunk.text for chunk in chunks)) == squeeze(strip_markup(text).spoken)
 
 
 def live(status: StatusReply) -> list[Any]:
@@ -76,14 +79,13 @@ def live_chunks_done(status: StatusReply) -> int:
 
 
 def wait_for_idle(client: Client) -> StatusReply:
-    """The broker's status once no request is open and no worker is busy (bounded: a bug fails, never hangs)."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
+    """The broker's status once no request is open and no worker is busy."""
+
+    def idle() -> StatusReply | None:
         status = client.status()
-        busy = any(w.in_flight for w in live(status))
-        if (status.queue.requests == 0 and not busy) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+        return status if status.queue.requests == 0 and not any(w.in_flight for w in live(status)) else None
+
+    return wait_for(idle, WAIT_S, "the broker to go idle")
 
 
 # ----- unit: AsyncClient against a fake broker ---------------------------------------------
@@ -154,7 +156,7 @@ def fake_settings(**changes: Any) -> Settings:
     return load_settings().override(**changes)
 
 
-async def with_broker(broker: FakeBroker, body: Any) -> Any:
+async def with_broker(broker: FakeBroker, body: Awaitable[T]) -> T:
     server = asyncio.create_task(broker.serve())
     try:
         return await asyncio.wait_for(body, WAIT_S)
@@ -217,7 +219,7 @@ def test_async_slow_first_token_is_not_taken_for_a_silent_broker() -> None:
     settings = fake_settings(service__client_timeout_s=0.3, service__client_retries=0)
 
     async def tokens() -> AsyncIterator[str]:
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.8)  # the point: the LLM thinks longer than client_timeout_s
         yield "Finally."
 
     async def main() -> tuple[list[str], int]:
@@ -258,6 +260,17 @@ def test_async_stream_gives_up_with_a_clear_error() -> None:
         return len(broker.request_ids)
 
     assert asyncio.run(main()) == 2  # the first try and one retry
+
+
+def test_unreachable_broker_is_a_clear_error() -> None:
+    settings = load_settings().override(service__client_timeout_s=0.3, service__client_retries=1)
+    with Client(tcp_endpoint(), settings) as client:
+        with pytest.raises(UnavailableError) as failure:
+            client.synthesize("Anyone there?")
+        assert failure.value.code == "unavailable"
+        with pytest.raises(UnavailableError) as no_ping:
+            client.ping(timeout_s=0.3)
+        assert no_ping.value.code == "unavailable"
 
 
 def test_async_stream_reports_a_failing_token_source() -> None:
@@ -414,7 +427,7 @@ def test_async_api_streams_tokens_and_cancels_by_breaking_out(service: EmbeddedS
     async def tokens() -> AsyncIterator[str]:
         for piece in odd_pieces(text):
             yield piece
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # tokens arrive over time, as from an LLM
 
     async def main() -> tuple[list[AudioChunk], AudioChunk | None]:
         client = AsyncClient(service.endpoint, settings)
@@ -502,10 +515,6 @@ def test_chunk_timings_add_up_and_first_audio_does_not_wait_for_the_document(
     assert timings["first_audio_ms"] < timings["total_ms"] / 3
 
 
-def _swtts(*args: str) -> list[str]:
-    return [sys.executable, "-P", "-m", "swtts", *args]
-
-
 @e2e
 def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     service: EmbeddedService, settings: Settings, tmp_path: Path
@@ -527,7 +536,7 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     ]
     split = text.index("The audio") + 3
     process = subprocess.Popen(
-        _swtts("say", "--stream", "-o", "-", "--file", "-", *common),
+        swtts_command("say", "--stream", "-o", "-", "--file", "-", *common),
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -538,7 +547,7 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     audio_arrived = threading.Event()
 
     def read_stdout() -> None:
-        assert process.stdout is not None
+        assert isinstance(process.stdout, io.BufferedReader)
         while data := process.stdout.read1(65536):
             pcm.extend(data)
             audio_arrived.set()
@@ -560,7 +569,7 @@ def test_cli_stream_pipes_pcm_as_text_arrives_and_writes_a_wav(
     (tmp_path / "text.txt").write_text(text)
     for extra, out in (([], reference), (["--stream"], streamed)):
         done = subprocess.run(
-            _swtts("say", *extra, "--file", str(tmp_path / "text.txt"), "-o", str(out), *common),
+            swtts_command("say", *extra, "--file", str(tmp_path / "text.txt"), "-o", str(out), *common),
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -4,9 +4,9 @@ exit status, and no worker restarted in a loop (``say``, ``serve``, ``worker``, 
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,27 +16,18 @@ from swtts.service import EmbeddedService
 from swtts.service.pool import WorkerPool
 from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE
 from tests.broken_voices import BROKEN_VOICES, REJECTED_BY_ONNXRUNTIME, write_rejected_voice
-from tests.conftest import REPO, free_port
+from tests.helpers import cache_config, run_swtts, tcp_endpoint
 
 TIMEOUT_S = 120  # a generous bound for a loaded machine; a restart loop never ends within it
 
 
 def swtts(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "swtts", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_swtts(*args, "--config", str(config), timeout=TIMEOUT_S)
 
 
 @pytest.fixture
 def config(tmp_path: Path, settings: Settings) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
-    return path
+    return cache_config(tmp_path / "config.toml", settings)
 
 
 def assert_one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -83,7 +74,7 @@ def test_serve_with_a_voice_onnxruntime_rejects_exits_instead_of_restarting(
     workers: str, tmp_path: Path, config: Path
 ) -> None:
     model = write_rejected_voice(tmp_path / "voice")
-    bind = f"tcp://127.0.0.1:{free_port()}"
+    bind = tcp_endpoint()
     done = swtts("serve", "--voice", str(model), "--workers", workers, "--bind", bind, config=config)
     assert_one_line(done, f"voice model {model}: {REJECTED_BY_ONNXRUNTIME}")
 
@@ -92,7 +83,7 @@ def test_serve_with_a_voice_onnxruntime_rejects_exits_instead_of_restarting(
 def test_serve_refuses_a_broken_voice_before_starting_workers(tmp_path: Path, config: Path) -> None:
     write, _, words = BROKEN_VOICES["text file"]
     model = write(tmp_path / "voice")
-    bind = f"tcp://127.0.0.1:{free_port()}"
+    bind = tcp_endpoint()
     done = swtts("serve", "--voice", str(model), "--workers", "1", "--bind", bind, config=config)
     assert_one_line(done, str(model), words)
 
@@ -100,7 +91,7 @@ def test_serve_refuses_a_broken_voice_before_starting_workers(tmp_path: Path, co
 @pytest.mark.e2e
 def test_worker_with_a_bad_voice_exits_with_the_voice_status(tmp_path: Path, config: Path) -> None:
     model = write_rejected_voice(tmp_path / "voice")
-    done = swtts("worker", "--voice", str(model), "--connect", f"tcp://127.0.0.1:{free_port()}", config=config)
+    done = swtts("worker", "--voice", str(model), "--connect", tcp_endpoint(), config=config)
     assert_one_line(done, "swtts: error: ", f"voice model {model}: {REJECTED_BY_ONNXRUNTIME}")
 
 
@@ -133,19 +124,20 @@ def test_supervisor_keeps_serving_while_other_workers_run(
     has clearly outlived it (loaded the voice), and the pool gives up once no worker is left."""
     pool = WorkerPool(settings, f"ipc://{tmp_path}/broker.sock", 0, "WARNING", tmp_path)
     failed, running = ExitedWorker(101, VOICE_LOAD_EXIT_CODE), ExitedWorker(102, None)
-    pool.processes = [failed, running]  # type: ignore[list-item]
+    fakes: list[Any] = [failed, running]
+    pool.processes = fakes
     pool._error_file(0).write_text("voice model /x.onnx: broken\n")
     now = time.monotonic()
     pool._spawned = {0: now - 1.0, 1: now - 2.0}  # failed after 1 s; the sibling is still loading
     with caplog.at_level("ERROR"):
         assert pool.watch()
-        assert pool.processes == [failed, running], "nothing restarted"
+        assert pool.processes == fakes, "nothing restarted"
         assert not caplog.text, "the sibling may yet fail the same way: nothing said yet"
         pool._spawned[1] = now - 60.0  # the sibling has long outlived it: it loaded the voice
         assert pool.watch()
         assert pool.watch()
     assert caplog.text.count("could not load its voice and is not restarted: voice model /x.onnx: broken") == 1
-    assert not pool.failure
+    assert (pool.failure,) == ("",)
     running.code = VOICE_LOAD_EXIT_CODE
     assert not pool.watch()
     assert pool.failure == "voice model /x.onnx: broken"  # the first line; the second worker left none

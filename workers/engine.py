@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +32,18 @@ from piper.config import PiperConfig
 
 from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.timings import Phone
 from swtts.protocol import SynthesisParams
 from swtts.workers.loudness import level_audio
-from swtts.workers.passes import bounded_pieces, join_pieces
+from swtts.workers.passes import bounded_pieces
+from swtts.workers.phones import Spoken, concatenated, joined, pass_phones
 from swtts.workers.session import Providers, open_session, runs_on_cuda, session_providers, use_batching
 from swtts.workers.voice_files import VoiceFile, check_voice, voice_digest, voice_error
 
 LOGGER = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 400
+_WORDS_REMEMBERED = 20_000  # words read alone (for word timings): a few MB at most
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,15 @@ class VoiceInfo:
 
 @dataclass(frozen=True)
 class Synthesized:
-    """One chunk's audio: int16 PCM plus per-sentence lengths so gaps can be inserted later."""
+    """One chunk's audio: int16 PCM plus per-sentence lengths so gaps can be inserted later, and
+    each phoneme's span of it (empty when the voice does not tell)."""
 
     pcm: bytes
     sample_rate: int
     sentence_samples: list[int]
     phonemes: str
     synth_ms: float
+    phones: list[Phone] = field(default_factory=list)
 
 
 class Engine:
@@ -89,6 +94,7 @@ class Engine:
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
+        self._word_phonemes: dict[str, list[str]] = {}
         self.quick_start = quick_start
         self._run_options = onnxruntime.RunOptions()
         self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
@@ -157,7 +163,7 @@ class Engine:
         self.solo_threads = solo_threads if solo_wanted else 0
         optimize = not (self.quick_start and device == "cpu")
         try:
-            graph = _with_alignment_output(voice.model_path) if self.batching else str(voice.model_path)
+            graph = alignment_graph(voice.model_path)
             session = open_session(graph, self.threads, providers, bool(self.solo_threads), optimize)
             solo = open_session(graph, self.solo_threads, providers, True, optimize) if self.solo_threads else None
         except Exception as exc:  # onnxruntime's own errors are plain Exceptions, one class per status code
@@ -173,7 +179,7 @@ class Engine:
         voice = self.solo_voice if solo and self.solo_voice is not None else self.voice
         started = time.perf_counter()
         scales = self._scales(params)
-        sentences: list[np.ndarray] = []
+        sentences: list[Spoken] = []
         phonemes: list[str] = []
         for start, end in sentence_spans(text) or [(0, len(text))]:
             audio, spoken = self._speak(voice, text[start:end], scales, params.speaker)
@@ -183,21 +189,32 @@ class Engine:
 
     def _speak(
         self, voice: PiperVoice, text: str, scales: tuple[float, float, float], speaker: int
-    ) -> tuple[np.ndarray, list[str]]:
+    ) -> tuple[Spoken, list[str]]:
         """One sentence's audio, in forward passes of at most MAX_PASS_PHONEMES, and its phonemes
         per espeak sentence (as ``PiperVoice.synthesize`` would give them, without its unbounded passes)."""
-        parts: list[np.ndarray] = []
+        parts: list[Spoken] = []
         spoken: list[str] = []
         for sentence in voice.phonemize(text):
             if not sentence:
                 continue
-            pieces = [
-                self._run(voice, [voice.phonemes_to_ids(piece)], scales, [speaker])[0].reshape(-1)
-                for piece in bounded_pieces(sentence)
-            ]
-            parts.append(join_pieces([np.clip(piece, -1.0, 1.0) for piece in pieces], self.info.sample_rate))
+            pieces = [self._forward(voice, piece, scales, speaker) for piece in bounded_pieces(sentence)]
+            parts.append(joined(pieces, self.info.sample_rate))
             spoken.append("".join(sentence))
-        return _joined(parts), spoken
+        return concatenated(parts), spoken
+
+    def _forward(
+        self, voice: PiperVoice, phonemes: list[str], scales: tuple[float, float, float], speaker: int
+    ) -> Spoken:
+        """One pass: its audio, and each phoneme's span of it from the durations output."""
+        ids = voice.phonemes_to_ids(phonemes)
+        outputs = self._run(voice, [ids], scales, [speaker])
+        samples_per_id = (
+            (outputs[1].reshape(-1)[: len(ids)] * voice.config.hop_length).astype(np.int64)
+            if len(outputs) > 1
+            else None
+        )
+        clipped = np.clip(outputs[0].reshape(-1), -1.0, 1.0).astype(np.float32)
+        return Spoken(clipped, pass_phones(phonemes, voice.config.phoneme_id_map, samples_per_id))
 
     def _run(
         self, voice: PiperVoice, rows: list[list[int]], scales: tuple[float, float, float], speakers: list[int]
@@ -222,6 +239,16 @@ class Engine:
         """End the forward pass in progress, and refuse any later one: the engine is being dropped."""
         self._run_options.terminate = True
 
+    def word_phonemes(self, text: str) -> list[str]:
+        """How the voice reads ``text`` on its own (its phonemes, sentences joined by a space); remembered."""
+        phonemes = self._word_phonemes.get(text)
+        if phonemes is None:
+            if len(self._word_phonemes) >= _WORDS_REMEMBERED:
+                self._word_phonemes.clear()
+            sentences = self.voice.phonemize(text)
+            phonemes = self._word_phonemes[text] = [p for sentence in sentences for p in [*sentence, " "]][:-1]
+        return phonemes
+
     def synthesize_batch(self, items: Sequence[tuple[str, SynthesisParams]], max_rows: int = 8) -> list[Synthesized]:
         """Speak several chunks with padded forward passes of up to ``max_rows`` sentences.
 
@@ -242,9 +269,9 @@ class Engine:
                         phrase = (item, sentence, len(phonemes[item]))
                         for piece, piece_phonemes in enumerate(bounded_pieces(sentence_phonemes)):
                             ids = self.voice.phonemes_to_ids(piece_phonemes)
-                            rows.append(_Row(phrase, piece, ids, self._scales(params), params.speaker))
+                            rows.append(_Row(phrase, piece, piece_phonemes, ids, self._scales(params), params.speaker))
                         phonemes[item].append("".join(sentence_phonemes))
-        pieces: dict[tuple[int, int, int], dict[int, np.ndarray]] = {}
+        pieces: dict[tuple[int, int, int], dict[int, Spoken]] = {}
         groups: dict[tuple[float, float, float], list[_Row]] = {}
         for row in rows:
             groups.setdefault(row.scales, []).append(row)
@@ -258,26 +285,27 @@ class Engine:
                     pieces.setdefault(row.phrase, {})[row.piece] = samples
         elapsed_ms = (time.perf_counter() - started) * 1000
         rate = self.info.sample_rate
-        phrases = {
-            phrase: join_pieces([audio[piece] for piece in sorted(audio)], rate) for phrase, audio in pieces.items()
-        }
+        phrases = {phrase: joined([audio[piece] for piece in sorted(audio)], rate) for phrase, audio in pieces.items()}
         results = []
         for item, (text, params) in enumerate(items):
             count = len(sentence_spans(text) or [(0, len(text))])
             sentences = [
-                _joined([audio for (i, s, _), audio in sorted(phrases.items()) if (i, s) == (item, sentence)])
+                concatenated([audio for (i, s, _), audio in sorted(phrases.items()) if (i, s) == (item, sentence)])
                 for sentence in range(count)
             ]
             results.append(self._finish(sentences, phonemes[item], params, elapsed_ms / len(items)))
         return results
 
-    def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[np.ndarray]:
+    def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[Spoken]:
         audio, durations = self._run(self.voice, [row.ids for row in batch], scales, [row.speaker for row in batch])[:2]
         hop = self.voice.config.hop_length
+        id_map = self.voice.config.phoneme_id_map
         out = []
         for position, row in enumerate(batch):
-            samples = int(durations.reshape(len(batch), -1)[position, : len(row.ids)].sum() * hop)
-            out.append(audio.reshape(len(batch), -1)[position, :samples].astype(np.float32))
+            samples_per_id = (durations.reshape(len(batch), -1)[position, : len(row.ids)] * hop).astype(np.int64)
+            samples = int(samples_per_id.sum())
+            row_audio = audio.reshape(len(batch), -1)[position, :samples].astype(np.float32)
+            out.append(Spoken(row_audio, pass_phones(row.phonemes, id_map, samples_per_id)))
         return out
 
     def _scales(self, params: SynthesisParams) -> tuple[float, float, float]:
@@ -290,16 +318,17 @@ class Engine:
         )
 
     def _finish(
-        self, sentences: list[np.ndarray], phonemes: list[str], params: SynthesisParams, synth_ms: float
+        self, sentences: list[Spoken], phonemes: list[str], params: SynthesisParams, synth_ms: float
     ) -> Synthesized:
-        joined = np.concatenate(sentences) if sentences else np.zeros(0, np.float32)
-        audio = level_audio(joined, self.info.sample_rate, params.loudness_dbfs) * params.volume
+        chunk = concatenated(sentences)
+        audio = level_audio(chunk.audio, self.info.sample_rate, params.loudness_dbfs) * params.volume
         return Synthesized(
             pcm=np.clip(audio * 32767.0, -32767, 32767).astype("<i2").tobytes(),
             sample_rate=self.info.sample_rate,
-            sentence_samples=[len(sentence) for sentence in sentences],
+            sentence_samples=[sentence.audio.size for sentence in sentences],
             phonemes=" ".join(phonemes),
             synth_ms=synth_ms,
+            phones=chunk.phones,
         )
 
 
@@ -312,6 +341,7 @@ class _Row:
 
     phrase: tuple[int, int, int]
     piece: int
+    phonemes: list[str]
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
@@ -339,21 +369,25 @@ class _Digest:
         return self._value
 
 
-def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+def alignment_graph(model_path: Path) -> bytes:
+    """The model with its phoneme-duration tensor (``w_ceil``) as a second output, in memory only.
 
-
-def _with_alignment_output(model_path: Path) -> bytes:
-    """The model with its phoneme-duration tensor exposed (patched in memory, never on disk)."""
+    Protobuf merges a message's repeated fields when it is read twice, so the file's bytes
+    followed by a small message holding just that graph output are the patched model: no
+    re-serializing of the weights (a third of a second for a 60 MB voice), only a parse to
+    find the tensor. A model that already exposes it is left as it is.
+    """
     import onnx
     from piper.patch_voice_with_alignment import add_alignment_output
 
-    model = onnx.load(str(model_path))
+    raw = model_path.read_bytes()
     try:
-        add_alignment_output(model)
+        tensor = add_alignment_output(onnx.load_from_string(raw))  # on a parsed copy: only its name is kept
     except ValueError as exc:
-        LOGGER.debug("model already exposes alignments: %s", exc)
-    return model.SerializeToString()
+        LOGGER.debug("no alignment output added to %s: %s", model_path, exc)
+        return raw
+    extra: bytes = onnx.ModelProto(graph=onnx.GraphProto(output=[onnx.ValueInfoProto(name=tensor)])).SerializeToString()
+    return raw + extra
 
 
 def one_line(exc: BaseException) -> str:

@@ -23,6 +23,8 @@ import zmq
 
 from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.normalize import VERSION, NormalizedText, NormalizeOptions, normalize, normalizer_for
+from swtts.pipeline.timings import word_timings
 from swtts.protocol import (
     Disconnect,
     Error,
@@ -35,13 +37,16 @@ from swtts.protocol import (
     Result,
     Task,
     VoiceDescription,
+    WordSpan,
     decode,
 )
-from swtts.protocol.curve import secure_client
-from swtts.workers.engine import Engine, VoiceInfo
+from swtts.protocol.curve import SecurityError, secure_client
+from swtts.workers.engine import Engine, Synthesized, VoiceInfo
 from swtts.workers.parent import parent_alive
 
 LOGGER = logging.getLogger(__name__)
+
+PLAIN = NormalizeOptions(markup=False)  # the producer has removed the markup already
 
 
 class Worker:
@@ -62,7 +67,11 @@ class Worker:
         self.poll_s = min(settings.service.heartbeat_interval_s, 0.25)  # how soon an idle worker sees stop_event
         self._socket_lock = threading.Lock()  # held by the main loop except while it is speaking
         self._speaking = False
-        self._dealer: zmq.Socket | None = None
+        self._dealer: zmq.Socket[bytes] | None = None
+        self.refused = ""  # the broker's word when it will not take this peer as a worker (its key)
+        self.language = engine.info.espeak_voice or engine.info.language  # what espeak reads the text as
+        normalizer = normalizer_for(self.language)  # its rules load now, not on the first chunk
+        self.normalizer = f"{normalizer.code}/{VERSION}" if normalizer is not None else ""
 
     def run(self) -> None:
         """Serve until :attr:`stop_event` is set; tasks already accepted are spoken before leaving."""
@@ -110,7 +119,7 @@ class Worker:
             beater.join(timeout=5)
             dealer.close(linger=500)
 
-    def _connect(self) -> zmq.Socket:
+    def _connect(self) -> zmq.Socket[bytes]:
         dealer = self.context.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.SNDHWM, 1000)
@@ -132,9 +141,10 @@ class Worker:
             capacity=self.capacity,
             batching=self.engine.batching,
             solo=bool(self.engine.solo_threads),
+            normalizer=self.normalizer,
         )
 
-    def _drain(self, dealer: zmq.Socket, pending: list[Task]) -> None:
+    def _drain(self, dealer: zmq.Socket[bytes], pending: list[Task]) -> None:
         """Handle every message waiting on the socket; tasks join ``pending``.
 
         A task that cannot be read is answered FAILED at once (naming the problem), so its
@@ -155,17 +165,20 @@ class Worker:
                 # A restarted broker reached over the same (auto-reconnected) socket never saw READY.
                 LOGGER.info("broker does not know worker %d (it restarted?); announcing again", os.getpid())
                 send(dealer, self._ready())
+            elif isinstance(message, Error) and message.code is ErrorCode.FORBIDDEN:
+                self.refused = message.message  # a retry would be refused the same way
+                self.stop_event.set()
             elif not isinstance(message, Heartbeat):
                 LOGGER.warning("ignoring unexpected %s message from broker", message.TYPE.value)
 
-    def _gather(self, dealer: zmq.Socket, pending: list[Task]) -> None:
+    def _gather(self, dealer: zmq.Socket[bytes], pending: list[Task]) -> None:
         """With batching, wait up to batch_max_wait_ms for more tasks to share a forward pass."""
         deadline = time.monotonic() + self.batch_wait_s
         while len(pending) < self.capacity and (left := deadline - time.monotonic()) > 0:
             if dealer.poll(int(left * 1000)):
                 self._drain(dealer, pending)
 
-    def _speak(self, dealer: zmq.Socket, tasks: list[Task]) -> None:
+    def _speak(self, dealer: zmq.Socket[bytes], tasks: list[Task]) -> None:
         """Synthesize with the socket let go (the heartbeat thread may use it), send each result at once."""
         results = self._run_tasks(tasks)
         while True:
@@ -198,14 +211,15 @@ class Worker:
         """The answer to each task, shortest first, each group sent as soon as its pass is done.
 
         Gathered tasks are sorted by length and cut into groups of at most ``capacity``
-        sentences, so similar lengths share a forward pass (little padding) and a document's
-        short first chunk is never held back by its long neighbours.
+        sentences, so similar lengths share a forward pass (little padding). A document's
+        first chunk (index 0) goes first and alone: its audio is the request's first audio,
+        and must not wait for a padded pass over its neighbours.
         """
         group: list[Task] = []
         rows = 0
-        for task in sorted(tasks, key=lambda t: len(t.text)):
+        for task in sorted(tasks, key=lambda t: (t.index != 0, len(t.text))):
             sentences = max(1, len(sentence_spans(task.text)))
-            if group and rows + sentences > self.capacity:
+            if group and (rows + sentences > self.capacity or group[-1].index == 0):
                 yield from self._run_group(group)
                 group, rows = [], 0
             group.append(task)
@@ -213,12 +227,37 @@ class Worker:
         if group:
             yield from self._run_group(group)
 
-    def _run_group(self, group: list[Task]) -> Iterator[Result | Failed]:
+    def reading(self, task: Task) -> NormalizedText:
+        """The chunk as it will be spoken, with the map back to its text as sent.
+
+        A normalizer failure is logged and the chunk read as written: it must not cost the audio.
+        """
+        if task.normalize:
+            try:
+                return normalize(task.text, self.language, PLAIN)
+            except Exception:
+                LOGGER.exception("normalizing chunk %s:%d failed; reading it as written", task.request_id, task.index)
+        return NormalizedText(task.text, task.text, ())
+
+    def words(self, task: Task, reading: NormalizedText, result: Synthesized) -> tuple[WordSpan, ...]:
+        """When each word of the chunk (as sent) is spoken; none if that cannot be worked out,
+        which is logged: it must not cost the audio."""
         try:
-            if len(group) > 1:
-                results = self.engine.synthesize_batch([(t.text, t.params) for t in group], self.capacity)
+            return tuple(word_timings(reading, result.phones, self.engine.word_phonemes))
+        except Exception:
+            LOGGER.exception(
+                "word timings of chunk %s:%d failed; sending its audio without them", task.request_id, task.index
+            )
+            return ()
+
+    def _run_group(self, group: list[Task]) -> Iterator[Result | Failed]:
+        readings = [self.reading(task) for task in group]
+        try:
+            if self.engine.batching:  # also one chunk: its sentences share padded passes
+                items = [(reading.spoken, task.params) for reading, task in zip(readings, group, strict=True)]
+                results = self.engine.synthesize_batch(items, self.capacity)
             else:
-                results = [self.engine.synthesize(group[0].text, group[0].params, group[0].solo)]
+                results = [self.engine.synthesize(readings[0].spoken, group[0].params, group[0].solo)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
             chunks = ", ".join(f"{t.request_id}:{t.index}" for t in group)
             if self.stop_event.is_set():  # cut short by a stop (Engine.cancel): nothing went wrong
@@ -228,7 +267,7 @@ class Worker:
             for task in group:
                 yield Failed(task.request_id, task.index, f"{type(exc).__name__}: {exc}")
             return
-        for task, result in zip(group, results, strict=True):
+        for task, reading, result in zip(group, readings, results, strict=True):
             yield Result(
                 request_id=task.request_id,
                 index=task.index,
@@ -236,6 +275,7 @@ class Worker:
                 sample_rate=result.sample_rate,
                 sentence_samples=tuple(result.sentence_samples),
                 phonemes=result.phonemes,
+                words=self.words(task, reading, result),
                 synth_ms=round(result.synth_ms, 3),
                 batch=len(group),
                 solo=len(group) == 1 and group[0].solo and bool(self.engine.solo_threads),
@@ -254,7 +294,7 @@ def describe(info: VoiceInfo) -> VoiceDescription:
     )
 
 
-def send(dealer: zmq.Socket, message: Message) -> None:
+def send(dealer: zmq.Socket[bytes], message: Message) -> None:
     """Send without blocking: a socket the broker refused (CURVE) has no pipe, and a blocking
     send would hang the worker for good, deaf to SIGTERM and never reconnecting."""
     try:
@@ -269,3 +309,5 @@ def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
     worker.run()
+    if worker.refused:
+        raise SecurityError(f"the broker at {worker.endpoint} refuses this worker: {worker.refused}")

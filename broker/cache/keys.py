@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from hashlib import sha256
 from typing import Any
 
-CACHE_FORMAT_VERSION = 1
-"""Bumped whenever cached audio for the same inputs would differ; it is hashed into every key."""
+CACHE_FORMAT_VERSION = 2
+"""Bumped whenever cached audio for the same inputs would differ; it is hashed into every key.
+2: entries keep their word timings."""
 
 _KINDS = frozenset({"chunk", "doc"})
 

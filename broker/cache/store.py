@@ -20,15 +20,18 @@ CRC-32 over blob + metadata is stored beside it. ``get`` verifies the CRC before
 and checks the decoded length; any mismatch, bad header or lz4 error is logged, the entry
 is deleted and the lookup is a miss. CRC-32 is enough here: the threat is torn or rotted
 storage, not an adversary, and it costs ~7 us on a sentence where SHA-256 costs ~40 us.
-A database file that SQLite refuses outright (not a database / malformed) is renamed to
-``*.corrupt-<ns timestamp>`` and a fresh one started, under a directory ``flock`` so that
-several processes recovering at once do not move each other's fresh file aside.
+A database file SQLite refuses outright is moved aside and a fresh one started
+(:mod:`recovery`).
+
+Degrade, don't die: a cache that cannot be used (read-only folder, full disk, a lock never
+released, damage beyond repair) is logged once and then left alone: every lookup is a miss
+and every store is skipped (:attr:`AudioCache.broken` says why), and :func:`open_cache` gives
+the broker no cache at all when one cannot even be opened. Synthesis never depends on it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import math
@@ -42,6 +45,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from swtts.broker.cache.codec import DEFAULT_CODEC, Codec, CodecError, decode_pcm, encode_pcm, settle_allocator
+from swtts.broker.cache.recovery import CacheUnusableError, directory_lock, is_corruption, move_aside
+from swtts.config import CacheSettings
 from swtts.protocol import CacheStats
 
 log = logging.getLogger(__name__)
@@ -49,14 +54,11 @@ _T = TypeVar("_T")
 
 _SCHEMA_VERSION = 1
 _DB_NAME = "audio-cache.sqlite3"
-_LOCK_NAME = "audio-cache.lock"
 _BUSY_TIMEOUT_S = 5.0
 _WAL_CHECKPOINT_PAGES = 4000
 """A hit writes ~3 pages of bookkeeping, and the commit that crosses this many WAL pages
 pays the checkpoint's fsyncs (4-20 ms measured here): every ~1300 hits, not every ~330."""
 _WAL_SIZE_LIMIT = _WAL_CHECKPOINT_PAGES * 4096
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,6 @@ _SCHEMA = (
 )
 
 
-def _is_corruption(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-
-
 def _checksum(blob: bytes, meta: bytes) -> int:
     return zlib.crc32(meta, zlib.crc32(blob))
 
@@ -122,35 +119,29 @@ class AudioCache:
         if max_bytes <= 0 or max_entries <= 0 or not ttl_s > 0:
             raise ValueError("max_bytes, max_entries and ttl_s must be positive")
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / _DB_NAME
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._clock = clock
         self._codec = codec
-        self._conn: sqlite3.Connection | None = self._open(verify=False)
+        self.broken = ""  # why the cache is no longer used (empty while it is)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._conn: sqlite3.Connection | None = self._open(verify=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheUnusableError(f"the audio cache at {self.directory} cannot be used: {exc}") from exc
         settle_allocator()
 
     # -- connection management -------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _directory_lock(self) -> Iterator[None]:
-        """Serialise open/recovery across processes so nobody moves a fresh file aside."""
-        with open(self.directory / _LOCK_NAME, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def _open(self, verify: bool) -> sqlite3.Connection:
         """Connect, moving an unusable database aside; ``verify`` adds a full quick_check."""
-        with self._directory_lock():
+        with directory_lock(self.directory):
             try:
                 conn = self._connect()
             except sqlite3.DatabaseError as exc:
-                if not _is_corruption(exc):
+                if not is_corruption(exc):
                     raise
                 problem = str(exc)
             else:
@@ -159,7 +150,7 @@ class AudioCache:
                     return conn
                 conn.close()
                 problem = found
-            self._move_aside(problem)
+            move_aside(self.path, problem)
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -181,7 +172,7 @@ class AudioCache:
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as exc:
-            if not _is_corruption(exc):
+            if not is_corruption(exc):
                 raise
             return str(exc)
         return None if rows == [("ok",)] else f"quick_check: {rows[:3]}"
@@ -206,15 +197,6 @@ class AudioCache:
             raise
         conn.execute("COMMIT")
 
-    def _move_aside(self, problem: str) -> None:
-        target = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
-        log.warning("audio cache %s is corrupt (%s); moved to %s", self.path, problem, target)
-        if self.path.exists():
-            os.replace(self.path, target)
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{self.path}{suffix}")
-
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError("AudioCache is closed")
@@ -236,23 +218,32 @@ class AudioCache:
         """Storage trouble must cost a cache miss, never the broker.
 
         On corruption the database is reopened with a full check (moved aside if still
-        bad); if even that fails the old connection stays and later calls keep missing.
+        bad). Anything else, or a recovery that fails, ends the use of the cache.
         """
-        log.warning("audio cache %s failed: %s", action, exc)
-        if not _is_corruption(exc):
+        if not is_corruption(exc):
+            self._give_up(f"{action} failed: {exc}")
             return
+        log.warning("audio cache %s failed: %s", action, exc)
         try:
             fresh = self._open(verify=True)
         except (sqlite3.Error, OSError) as again:
-            log.error("audio cache recovery failed: %s", again)
+            self._give_up(f"recovery after a corrupt {action} failed: {again}")
             return
         self._require().close()
         self._conn = fresh
 
+    def _give_up(self, reason: str) -> None:
+        """One warning, then no more use of the cache (no more warnings either)."""
+        self.broken = reason
+        log.warning("audio cache %s is unusable (%s); going on without it", self.directory, reason)
+        self.close()
+
     # -- public API ------------------------------------------------------------------
 
     def get(self, key: str) -> CachedAudio | None:
-        """Return the audio for ``key``, or None if absent, expired or damaged."""
+        """Return the audio for ``key``, or None if absent, expired or damaged (or the cache broken)."""
+        if self.broken:
+            return None
         try:
             with self._write() as conn:
                 audio = self._lookup(conn, key, self._clock())
@@ -285,7 +276,9 @@ class AudioCache:
         return CachedAudio(pcm=pcm, sample_rate=sample_rate, meta=meta_obj)
 
     def put(self, key: str, audio: CachedAudio) -> None:
-        """Store ``audio`` under ``key`` atomically, then evict down to the limits."""
+        """Store ``audio`` under ``key`` atomically, then evict down to the limits (skipped if broken)."""
+        if self.broken:
+            return
         self._require()
         blob = encode_pcm(audio.pcm, audio.sample_rate, self._codec)
         meta = json.dumps(audio.meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -349,11 +342,14 @@ class AudioCache:
 
     def _admin(self, action: str, operation: Callable[[], _T]) -> _T:
         """Run stats/clear; after a storage error (and any recovery) retry once, then raise."""
-        self._require()
-        try:
-            return operation()
-        except sqlite3.Error as exc:
-            self._handle_error(exc, action)
+        if not self.broken:
+            self._require()
+            try:
+                return operation()
+            except sqlite3.Error as exc:
+                self._handle_error(exc, action)
+        if self.broken:
+            raise CacheUnusableError(f"the audio cache at {self.directory} is unusable: {self.broken}")
         return operation()
 
     def _read_stats(self) -> CacheStats:
@@ -396,3 +392,12 @@ class AudioCache:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def open_cache(settings: CacheSettings) -> AudioCache | None:
+    """The configured cache, or None with one warning when it cannot be used: the service runs without it."""
+    try:
+        return AudioCache(settings.directory(), settings.max_mb * 2**20, settings.max_entries, settings.ttl_s)
+    except CacheUnusableError as exc:
+        log.warning("%s; going on without a cache", exc)
+        return None

@@ -22,7 +22,7 @@ from swtts.protocol import (
     Submit,
     SynthesisParams,
     check_text,
-    matching_voices,
+    choose_voice,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class Admission:
             first_chunk_chars=min(first_chars, max_chars),
             created=now,
             deadline=now + (message.deadline_s or service.request_deadline_s),
+            unserved_since=now,  # until a worker for it is seen (see deadlines.unserved)
+            normalize=message.normalize,
         )
 
     def resolve_voice(self, requested: str | None, params: SynthesisParams) -> tuple[str | None, str | None]:
@@ -128,14 +130,10 @@ class Admission:
         offered = self.state.voices()
         if not offered:
             return None, requested
-        if requested is None:
-            candidates = list(offered.values())
-        else:
-            candidates = matching_voices(requested, offered.values())
-            if not candidates:
-                available = ", ".join(f"{v.name} ({v.language or v.espeak_voice})" for v in offered.values())
-                raise ProtocolError(ErrorCode.UNKNOWN_VOICE, f"unknown voice {requested!r}; available: {available}")
-        chosen = next((v for v in candidates if v.name == self.default_voice), candidates[0])
+        chosen = choose_voice(requested, offered.values(), self.default_voice)
+        if chosen is None:
+            available = ", ".join(f"{v.name} ({v.language or v.espeak_voice})" for v in offered.values())
+            raise ProtocolError(ErrorCode.UNKNOWN_VOICE, f"unknown voice {requested!r}; available: {available}")
         if params.speaker >= chosen.num_speakers:
             raise ProtocolError(
                 ErrorCode.BAD_PARAM,
@@ -173,20 +171,25 @@ class Admission:
         request.doc_hit = True
         return chunks
 
-    def _voice_hash(self, request: Request) -> str | None:
-        worker = self.state.worker_with(request.voice) if request.use_cache else None
-        return (worker.ready.voice_hash or None) if worker is not None else None  # "": the voice is not identified
+    def _voice(self, request: Request) -> tuple[str, dict[str, object]] | None:
+        """The voice hash and what else shapes the audio of the request's chunks; None: no caching.
 
-    def _audio_params(self, request: Request) -> dict[str, object]:
-        return {**request.params.to_wire(), "format": "pcm_s16le_mono"}
+        A normalized chunk is read by the worker's normalizer (its language and rules' version,
+        from READY); the producer removed the markup, so the text sent carries that already.
+        """
+        worker = self.state.worker_with(request.voice) if request.use_cache else None
+        if worker is None or not worker.ready.voice_hash:  # "": the voice is not identified
+            return None
+        normalizer = worker.ready.normalizer if request.normalize else None
+        return worker.ready.voice_hash, {**request.params.to_wire(), "format": "pcm_s16le_mono", "read": normalizer}
 
     def _chunk_key(self, request: Request, text: str) -> str | None:
-        voice_hash = self._voice_hash(request)
-        return cache_key("chunk", text, voice_hash, self._audio_params(request)) if voice_hash else None
+        voice = self._voice(request)
+        return cache_key("chunk", text, *voice) if voice else None
 
     def _doc_key(self, request: Request, text: str) -> str | None:
-        voice_hash = self._voice_hash(request)
-        if voice_hash is None:
+        voice = self._voice(request)
+        if voice is None:
             return None
         chunking = {"max_chunk_chars": request.max_chunk_chars, "first_chunk_chars": request.first_chunk_chars}
-        return cache_key("doc", text, voice_hash, {**self._audio_params(request), **chunking})
+        return cache_key("doc", text, voice[0], {**voice[1], **chunking})

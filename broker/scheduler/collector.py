@@ -2,10 +2,12 @@
 
 A result is held until every earlier chunk of its request has been sent, so the producer
 receives audio in document order, each chunk exactly once; the request ends with DONE (and
-its chunk list cached) or with one ERROR.
+its chunk list cached) or with one ERROR; a request whose audio is empty altogether (a text of
+only punctuation, which the voice does not read) ends with an ``empty_text`` error rather than
+a silent file.
 
 Memory stays flat in the document's length: a cached chunk is read from the cache only when
-its turn comes, no more than :meth:`State.ahead_limit` results wait per request, and nothing
+its turn comes, a bounded number of results wait per request (:meth:`State.holds_enough`), and nothing
 more is sent to a producer whose queue is full (a slow reader) until it has taken some.
 """
 
@@ -15,6 +17,7 @@ import logging
 
 from swtts.broker.cache import CachedAudio
 from swtts.broker.scheduler.state import ChunkResult, Job, Request, State, Worker
+from swtts.pipeline.timings import words_from_ink, words_to_ink
 from swtts.protocol import (
     CHANNELS,
     SAMPLE_WIDTH,
@@ -31,6 +34,7 @@ from swtts.protocol import (
 LOGGER = logging.getLogger(__name__)
 
 _FALLBACK_SAMPLE_RATE = 22050
+NOTHING_TO_SPEAK = "nothing to speak: the voice finds no words in the text (only punctuation?)"
 
 
 class Collector:
@@ -50,12 +54,21 @@ class Collector:
         if worker is None:
             state.send(peer, Error(ErrorCode.UNKNOWN_PEER, "unknown worker; send ready"))
             return None
+        if (request_id, index) in worker.overdue:
+            worker.overdue.discard((request_id, index))  # it is alive: work may go to it again
+            LOGGER.info("worker %s answered chunk %s:%d after its deadline; ignored", worker.label, request_id, index)
+            return None
         if (request_id, index) not in worker.in_flight:
-            LOGGER.warning(
-                "worker %s answered for chunk %s:%d it does not hold; ignoring it", worker.label, request_id, index
+            state.warnings.warning(
+                peer,
+                LOGGER,
+                "worker %s answered for chunk %s:%d it does not hold; ignoring it",
+                worker.label,
+                request_id,
+                index,
             )
             return None
-        worker.in_flight.discard((request_id, index))
+        del worker.in_flight[request_id, index]
         worker.chunks_done += 1
         request = state.requests.get(request_id)
         if request is None or index >= len(request.jobs):
@@ -72,13 +85,21 @@ class Collector:
             # The chunk is out of every queue now: fail its request rather than leave it hanging.
             self.fail(request, ErrorCode.SYNTHESIS_FAILED, self.malformed(worker, job.chunk.index, "not int16 mono"))
             raise ProtocolError(ErrorCode.MALFORMED, "result: the audio must be int16 mono")
+        if result.words and result.words[-1].text_end > len(job.chunk.text):
+            problem = "word timings past the end of the chunk's text"
+            self.fail(request, ErrorCode.SYNTHESIS_FAILED, self.malformed(worker, job.chunk.index, problem))
+            raise ProtocolError(ErrorCode.MALFORMED, f"result: {problem}")
         state, metrics = self.state, self.state.metrics
         queued_ms = (job.dispatched - job.enqueued) * 1000
         metrics.chunks.labels("synthesized").inc()
         metrics.stage_seconds.labels("queue_wait").observe(queued_ms / 1000)
         metrics.stage_seconds.labels("synthesis").observe(result.synth_ms / 1000)
         if state.cache is not None and job.cache_key is not None:
-            meta = {"sentence_samples": list(result.sentence_samples), "phonemes": result.phonemes}
+            meta = {
+                "sentence_samples": list(result.sentence_samples),
+                "phonemes": result.phonemes,
+                "words": words_to_ink(job.chunk.text, result.words),
+            }
             state.cache.put(job.cache_key, CachedAudio(result.pcm, result.sample_rate, meta))
         if job.chunk.index in request.results or job.chunk.index < request.next_emit:
             return
@@ -92,6 +113,7 @@ class Collector:
             worker.label,
             False,
             state.clock(),
+            result.words,
         )
         worker.batch_sizes[result.batch] = worker.batch_sizes.get(result.batch, 0) + 1
         worker.solo_chunks += result.solo
@@ -163,6 +185,7 @@ class Collector:
                 0.0,
                 "cache",
                 True,
+                words=words_from_ink(job.chunk.text, cached.meta.get("words", [])) or (),
             )
 
     def emit_ready(self, request: Request, most: int | None = None) -> int:
@@ -200,6 +223,7 @@ class Collector:
                 paragraph_start=chunk.paragraph_start,
                 sentence_end=chunk.sentence_end,
                 phonemes=result.phonemes,
+                words=result.words,
                 total=len(request.jobs) if request.closed else None,
                 cached=result.cached,
                 worker=result.worker,
@@ -212,6 +236,9 @@ class Collector:
         return sent
 
     def _complete(self, request: Request) -> None:
+        if request.audio_samples == 0:  # the voice found nothing to say ("...", "?", "--"): no silent file
+            self.fail(request, ErrorCode.EMPTY_TEXT, NOTHING_TO_SPEAK)
+            return
         state = self.state
         now = state.clock()
         total_s = now - request.created

@@ -7,7 +7,8 @@ collector (:mod:`collector`) and the status snapshot (:mod:`status`). Here: work
 and going, and the timers.
 
 **Reliability**: a worker silent for ``heartbeat_liveness`` periods is dead; its chunks go
-back to the front of their queues, up to ``max_attempts`` tries per chunk.
+back to the front of their queues, up to ``max_attempts`` tries per chunk. So does a chunk
+held past its deadline (:mod:`deadlines`), whose worker is stalled until it answers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from swtts.broker.metrics import Metrics
 from swtts.broker.scheduler import status
 from swtts.broker.scheduler.admission import Admission
 from swtts.broker.scheduler.collector import Collector
+from swtts.broker.scheduler.deadlines import take_overdue, unserved
 from swtts.broker.scheduler.dispatch import dispatch
 from swtts.broker.scheduler.state import DeadWorker, Outbox, Request, State, Worker
 from swtts.config import Settings
@@ -102,6 +104,7 @@ class Scheduler:
 
     def handle(self, peer: bytes, message: Message) -> None:
         """Apply one decoded message from ``peer``; a ProtocolError means it is refused."""
+        self._drop_broken_cache()
         handler = self._handlers.get(type(message))
         if handler is None:
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{message.TYPE.value} is not accepted by the broker")
@@ -140,6 +143,7 @@ class Scheduler:
         """Timers: heartbeats and cache gauges (once per interval), dead workers, deadlines; then dispatch."""
         state = self.state
         now = state.clock()
+        self._drop_broken_cache()
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + state.settings.service.heartbeat_interval_s
             for peer in [*self.workers, *{r.client for r in self.requests.values()}]:
@@ -150,12 +154,24 @@ class Scheduler:
                 state.metrics.cache_evictions.set(stats.evictions)
         for identity in [i for i, w in self.workers.items() if w.expires < now]:
             self._worker_died(identity, "heartbeat lost")
+        for worker, request_id, index in take_overdue(state, now):
+            state.metrics.chunks.labels("overdue").inc()
+            LOGGER.warning(
+                "worker %s did not answer chunk %s:%d in time; it is stalled (no work until it answers) "
+                "and the chunk goes to another worker",
+                worker.label,
+                request_id,
+                index,
+            )
+            self._requeue(request_id, index, now)
         for request in [r for r in self.requests.values() if r.deadline < now]:
             self.collector.fail(
                 request,
                 ErrorCode.TIMEOUT,
                 f"request did not finish within its deadline of {request.deadline - request.created:.0f} s",
             )
+        for request, reason in unserved(state, now):
+            self.collector.fail(request, ErrorCode.UNAVAILABLE, reason)
         self.dispatch()
         status.update_gauges(state, self.dead_workers)
 
@@ -242,24 +258,33 @@ class Scheduler:
         else:
             LOGGER.info("worker %s left", worker.label)
         for request_id, index in sorted(worker.in_flight):
-            request = self.requests.get(request_id)
-            if request is None or index not in request.in_flight:
-                continue
-            request.in_flight.discard(index)
-            job = request.jobs[index]
-            if job.attempts >= self.state.settings.service.max_attempts:
-                self.collector.fail(
-                    request,
-                    ErrorCode.WORKER_LOST,
-                    f"chunk {index} was tried {job.attempts} times and each worker died; giving up",
-                )
-                continue
-            self.state.metrics.chunks.labels("requeued").inc()
-            job.enqueued = now
-            request.pending.appendleft(index)
-            request.pending = deque(sorted(request.pending))
+            self._requeue(request_id, index, now)
+
+    def _requeue(self, request_id: str, index: int, now: float) -> None:
+        """A chunk its worker will not answer goes back to the front of its queue, up to max_attempts tries."""
+        request = self.requests.get(request_id)
+        if request is None or index not in request.in_flight:
+            return
+        request.in_flight.discard(index)
+        job = request.jobs[index]
+        if job.attempts >= self.state.settings.service.max_attempts:
+            self.collector.fail(
+                request,
+                ErrorCode.WORKER_LOST,
+                f"chunk {index} was tried {job.attempts} times and each worker died or did not answer; giving up",
+            )
+            return
+        self.state.metrics.chunks.labels("requeued").inc()
+        job.enqueued = now
+        request.pending.appendleft(index)
+        request.pending = deque(sorted(request.pending))
 
     # ----- helpers -------------------------------------------------------------------------
+
+    def _drop_broken_cache(self) -> None:
+        """A cache that stopped working (it said so once) is no longer asked: the broker runs without it."""
+        if self.state.cache is not None and self.state.cache.broken:
+            self.state.cache = None
 
     @property
     def _liveness_s(self) -> float:

@@ -1,56 +1,69 @@
 """Dispatch policy: which queued chunk goes to which free worker, and whether it runs solo.
 
 - **Load balancing**: a chunk goes only to a worker with free capacity (it said READY or
-  returned a result), least recently used first, so a slow chunk never blocks the others.
+  returned a result), the least loaded first (fewest chunks in flight, then least recently
+  used), one chunk at a time, so a slow chunk never blocks the others and a batching worker
+  never hoards chunks an idle neighbour could speak.
 - **Fairness**: a free worker takes the next chunk of the request with the fewest chunks in
   flight, then the one served longest ago, so requests interleave and a short reply never
   waits behind a long article.
 - **Solo runs**: a chunk given to the only busy worker on its host while nothing else waits
   is marked ``solo``; a CPU worker then speaks it on every core instead of its one. A
   document's first chunk (short, so audio starts early) also runs solo when the host is idle
-  and the document has at least a chunk per worker to follow; the rest of the document waits
-  off that host until it is spoken, which costs the other workers a short first chunk's time
-  and brings first audio to a whole host's speed.
+  and the document has at least a chunk per worker to follow, or is a stream still open (its
+  next sentences arrive while the first is spoken); the rest of the document waits off that
+  host until it is spoken, which costs the other workers a short first chunk's time and
+  brings first audio to a whole host's speed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from swtts.broker.scheduler.state import Request, State, Worker
-from swtts.protocol import Task, matching_voices
+from swtts.broker.scheduler.deadlines import chunk_deadline_s
+from swtts.broker.scheduler.state import Request, State, Worker, speaks
+from swtts.protocol import Task
 
 
 def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
-    """Give queued chunks to free workers: least recently used worker, least served request.
+    """Give queued chunks to free workers one at a time, least loaded worker first.
+
+    The least loaded worker has the fewest chunks in flight, then was used longest ago. One
+    chunk per turn matters for batching workers (capacity > 1): filling one worker's every
+    slot before the next left a GPU's other workers idle while one padded all the passes.
 
     ``serve_cached`` first answers what the cache has at the head of each queue, so only
     chunks the cache lacks reach a worker (and a cached document needs no free worker).
     """
-    for request in list(state.requests.values()):
-        serve_cached(request)
-    free = sorted((w for w in state.workers.values() if w.has_room), key=lambda w: w.last_used)
-    for worker in free:
-        while worker.has_room:
-            request = _next_request_for(state, worker)
-            if request is None:
-                break
-            index = request.pending.popleft()
-            job = request.jobs[index]
-            now = state.clock()
-            job.attempts += 1
-            job.dispatched = now
-            request.in_flight.add(index)
-            request.last_dispatch = now
-            request.workers_used.add(worker.label)
-            worker.in_flight.add((request.id, index))
-            worker.last_used = now
-            leads = _leads(state, worker, request, index)
-            if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
-                request.lead_host = worker.host if leads else None
-            solo = leads or _alone(state, worker)
-            state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo))
-            serve_cached(request)  # what follows may be in the cache
+    for waiting in list(state.requests.values()):
+        serve_cached(waiting)
+    declined: set[bytes] = set()
+    while True:
+        free = [w for w in state.workers.values() if w.has_room and w.identity not in declined]
+        if not free:
+            return
+        worker = min(free, key=lambda w: (len(w.in_flight), w.last_used))
+        request = _next_request_for(state, worker)
+        if request is None:
+            declined.add(worker.identity)
+            continue
+        index = request.pending.popleft()
+        job = request.jobs[index]
+        now = state.clock()
+        job.attempts += 1
+        job.dispatched = now
+        request.in_flight.add(index)
+        request.last_dispatch = now
+        request.unserved_since = None
+        request.workers_used.add(worker.label)
+        worker.in_flight[request.id, index] = now + chunk_deadline_s(state.settings.service, job.chunk.text)
+        worker.last_used = now
+        leads = _leads(state, worker, request, index)
+        if index == 0:  # a re-sent first chunk that does not lead must not keep holding its old host
+            request.lead_host = worker.host if leads else None
+        solo = leads or _alone(state, worker)
+        state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo, request.normalize))
+        serve_cached(request)  # what follows may be in the cache
 
 
 def _alone(state: State, worker: Worker) -> bool:
@@ -59,13 +72,18 @@ def _alone(state: State, worker: Worker) -> bool:
 
 
 def _leads(state: State, worker: Worker, request: Request, index: int) -> bool:
-    """True for a document's first chunk that may take the idle host while the rest waits."""
+    """True for a document's first chunk that may take the idle host while the rest waits.
+
+    An open stream leads whatever is queued behind its first chunk: more is on its way, and
+    without the lead its next sentence, arriving a moment later, would take a neighbour's core
+    from under the first chunk's solo run.
+    """
     if index != 0 or request.first_audio is not None:
         return False
     neighbours = _idle_neighbours(state, worker)
     return (
         neighbours is not None
-        and len(request.pending) > len(neighbours)
+        and (not request.closed or len(request.pending) > len(neighbours))
         and not any(other.pending for other in state.requests.values() if other is not request)
     )
 
@@ -82,7 +100,7 @@ def _idle_neighbours(state: State, worker: Worker) -> list[Worker] | None:
 def _next_request_for(state: State, worker: Worker) -> Request | None:
     best: Request | None = None
     for request in state.requests.values():
-        if not request.pending or not _speaks(worker, request) or not request.jobs[request.pending[0]].looked_up:
+        if not request.pending or not speaks(worker, request) or not request.jobs[request.pending[0]].looked_up:
             continue
         if state.holds_enough(request):
             continue  # it waits for its producer to take what is done
@@ -93,13 +111,6 @@ def _next_request_for(state: State, worker: Worker) -> Request | None:
     if best is not None and best.voice is None:
         best.voice = worker.voice
     return best
-
-
-def _speaks(worker: Worker, request: Request) -> bool:
-    """Whether ``worker``'s voice is the request's (or, not resolved yet, what it asked for)."""
-    if request.voice is not None:
-        return request.voice == worker.voice
-    return request.voice_query is None or bool(matching_voices(request.voice_query, [worker.description]))
 
 
 def _turn(request: Request) -> tuple[int, float, float]:

@@ -13,9 +13,19 @@ from dataclasses import dataclass, field, replace
 
 from swtts.broker.cache import AudioCache
 from swtts.broker.metrics import Metrics
+from swtts.broker.ratelimit import RateLimitedLog
 from swtts.config import Settings
 from swtts.pipeline.chunker import Chunk
-from swtts.protocol import Message, Ready, SynthesisParams, VoiceDescription, WorkerState, WorkerStatus
+from swtts.protocol import (
+    Message,
+    Ready,
+    SynthesisParams,
+    VoiceDescription,
+    WordSpan,
+    WorkerState,
+    WorkerStatus,
+    matching_voices,
+)
 
 Outbox = list[tuple[bytes, list[bytes]]]
 
@@ -37,6 +47,7 @@ class ChunkResult:
     worker: str
     cached: bool
     arrived: float = 0.0
+    words: tuple[WordSpan, ...] = ()
 
 
 @dataclass
@@ -69,6 +80,7 @@ class Request:
     created: float
     deadline: float
     voice_query: str | None = None
+    normalize: bool = True
     jobs: list[Job] = field(default_factory=list)
     pending: deque[int] = field(default_factory=deque)
     in_flight: set[int] = field(default_factory=set)
@@ -79,6 +91,7 @@ class Request:
     closed: bool = False
     first_audio: float | None = None
     last_dispatch: float = float("-inf")
+    unserved_since: float | None = None  # since when it has had no usable worker for its voice (None: it has one)
     doc_key: str | None = None
     doc_hit: bool = False
     workers_used: set[str] = field(default_factory=set)
@@ -91,13 +104,20 @@ class Request:
 
 @dataclass
 class Worker:
-    """A connected worker as the broker sees it: its READY, its slots, its tally."""
+    """A connected worker as the broker sees it: its READY, its slots, its tally.
+
+    ``in_flight`` maps each chunk it holds, ``(request id, index)``, to when that chunk is due;
+    ``overdue`` holds the chunks it kept past that (they went to other workers): while any is
+    left the worker is stalled and gets no work, and its late answer is ignored.
+    """
 
     identity: bytes
     ready: Ready
     expires: float
     connected: float
-    in_flight: set[tuple[str, int]] = field(default_factory=set)
+    in_flight: dict[tuple[str, int], float] = field(default_factory=dict)
+    overdue: set[tuple[str, int]] = field(default_factory=set)
+    missed_deadlines: int = 0
     last_used: float = 0.0
     chunks_done: int = 0
     solo_chunks: int = 0
@@ -125,20 +145,27 @@ class Worker:
 
     @property
     def has_room(self) -> bool:
-        return len(self.in_flight) < self.capacity
+        return not self.overdue and len(self.in_flight) < self.capacity
+
+    @property
+    def state(self) -> WorkerState:
+        if self.overdue:
+            return WorkerState.STALLED
+        return WorkerState.BUSY if self.in_flight else WorkerState.READY
 
     def status(self, now: float, state: WorkerState | None = None) -> WorkerStatus:
         return WorkerStatus(
             worker=self.label,
             voice=self.voice,
             device=self.ready.device,
-            state=state or (WorkerState.BUSY if self.in_flight else WorkerState.READY),
+            state=state or self.state,
             in_flight=len(self.in_flight),
             capacity=self.capacity,
             chunks_done=self.chunks_done,
             solo_chunks=self.solo_chunks,
             connected_s=round(now - self.connected, 1),
             batch_sizes={str(size): count for size, count in sorted(self.batch_sizes.items())},
+            missed_deadlines=self.missed_deadlines,
         )
 
 
@@ -164,6 +191,10 @@ class State:
     blocked: set[bytes] = field(default_factory=set)  # peers whose outgoing queue is full (they read slowly)
     more_to_send: bool = False  # a turn ended with audio ready to send: the next one comes at once
     audio_seconds_total: float = 0.0
+    warnings: RateLimitedLog = field(init=False)  # about peers' bad messages, so a flood is not a log flood
+
+    def __post_init__(self) -> None:
+        self.warnings = RateLimitedLog(clock=self.clock)
 
     def send(self, peer: bytes, message: Message) -> None:
         self.outbox.append((peer, message.encode()))
@@ -192,3 +223,10 @@ class State:
     def worker_with(self, voice: str | None) -> Worker | None:
         """The longest-connected worker holding ``voice``."""
         return next((worker for worker in self.workers.values() if worker.voice == voice), None)
+
+
+def speaks(worker: Worker, request: Request) -> bool:
+    """Whether ``worker``'s voice is the request's (or, not resolved yet, what it asked for)."""
+    if request.voice is not None:
+        return request.voice == worker.voice
+    return request.voice_query is None or bool(matching_voices(request.voice_query, [worker.description]))

@@ -44,7 +44,7 @@ def update_gauges(state: State, dead: Iterable[DeadWorker]) -> None:
     metrics.active_requests.set(len(state.requests))
     counts: dict[tuple[str, str], int] = {}
     for worker in state.workers.values():
-        key = (WorkerState.BUSY if worker.in_flight else WorkerState.READY).value, worker.ready.device
+        key = worker.state.value, worker.ready.device
         counts[key] = counts.get(key, 0) + 1
     for entry in dead:
         key = (WorkerState.DEAD.value, entry.status.device)

@@ -3,8 +3,8 @@
 A new subcommand is a new module here plus one entry in :data:`COMMANDS` (the order of ``--help``).
 """
 
-from swtts.cli.commands import cache, keys, ping, say, serve, status, worker
+from swtts.cli.commands import cache, http, keys, normalize, ping, say, serve, status, worker, wyoming
 
-COMMANDS = (say, serve, worker, ping, status, cache, keys)
+COMMANDS = (say, normalize, serve, http, wyoming, worker, ping, status, cache, keys)
 
 __all__ = ["COMMANDS"]

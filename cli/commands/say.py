@@ -21,9 +21,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from swtts.cli.flags import Subcommands, UsageError, add_connect, add_setting
 from swtts.cli.running import running_service
@@ -76,12 +76,63 @@ def register(commands: Subcommands) -> None:
     add_setting(say, "--volume", "gain after loudness levelling, >= 0 (1 = unchanged)", "X")
     say.add_argument("--no-cache", action="store_true", help="neither read nor write the audio cache")
     say.add_argument(
+        "--no-normalize",
+        action="store_true",
+        help="read the text as written: markup and all, numbers and abbreviations as espeak reads them "
+        "[config: normalize.enabled]",
+    )
+    say.add_argument(
         "--stream",
         action="store_true",
         help="with --file -, read stdin as it comes (an LLM's tokens) and speak each sentence once complete "
         "(the output is always written as the audio arrives)",
     )
+    say.add_argument(
+        "--words", metavar="W.json", help='write when each word is spoken: [{"word", "start", "end"}, ...] in seconds'
+    )
+    say.add_argument(
+        "--subtitles",
+        metavar="S.srt|S.vtt",
+        help="write subtitles of readable phrases that follow the audio (WebVTT with a timestamp per word)",
+    )
     say.set_defaults(handler=run)
+
+
+def _check_side_files(args: argparse.Namespace) -> None:
+    """The word and subtitle files' folders exist and their kinds are known, before anything is spoken."""
+    from swtts.pipeline.subtitles import FORMATS
+
+    for flag, path, kinds in (("--words", args.words, (".json",)), ("--subtitles", args.subtitles, FORMATS)):
+        if path is None:
+            continue
+        if Path(path).suffix.lower() not in kinds:
+            raise UsageError(f"{flag} {path}: use a {' or '.join(kinds)} file")
+        if not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"{flag} {path}: folder {Path(path).parent} does not exist")
+
+
+class _Spoken(NamedTuple):
+    """What the word and subtitle files need of a chunk."""
+
+    text: str
+    words: Sequence[Any]
+
+
+def _write_side_files(args: argparse.Namespace, chunks: Sequence[_Spoken]) -> None:
+    """The word list and subtitles of what was spoken (written whole, then renamed into place)."""
+    from swtts.pipeline.subtitles import subtitles, words_json
+
+    if args.words is not None:
+        _write_text(Path(args.words), words_json([word for chunk in chunks for word in chunk.words]))
+    if args.subtitles is not None:
+        _write_text(Path(args.subtitles), subtitles(chunks, args.subtitles))
+
+
+def _write_text(target: Path, text: str) -> None:
+    """Written whole beside the target, then renamed into place: never half a file."""
+    temporary = target.with_name(f".{target.name}.part")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
 
 
 def _check_workers(args: argparse.Namespace, settings: Settings) -> None:
@@ -93,7 +144,7 @@ def _check_workers(args: argparse.Namespace, settings: Settings) -> None:
     raise UsageError("service.workers = 0 leaves say without a worker: give --workers N or --connect")
 
 
-def _read_text(args: argparse.Namespace) -> str:
+def read_text(args: argparse.Namespace) -> str:
     if args.text is not None and args.file:
         raise ValueError("give the text or --file, not both")
     if args.file == "-":
@@ -105,7 +156,8 @@ def _read_text(args: argparse.Namespace) -> str:
             raise ValueError(f"{args.file} is not valid UTF-8 (byte offset {exc.start})") from None
     if args.text is None:
         raise ValueError("nothing to say: give the text, or --file PATH (or --file - for stdin)")
-    return args.text
+    text: str = args.text
+    return text
 
 
 def _stdin_pieces() -> Iterator[str]:
@@ -123,10 +175,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleanup as for Ctrl-C: no partial file, no orphans
     if args.output != "-":
         check_writable(args.output)  # an output that cannot be written fails before anything starts
+    _check_side_files(args)
     streaming = args.stream and args.file == "-"
-    source: Any = _stdin_pieces() if streaming else _read_text(args)
-    endpoint = args.connect or (None if _embedded_only(args) else running_service(settings))
-    service = None
+    source: Any = _stdin_pieces() if streaming else read_text(args)
+    endpoint: str | None = args.connect or (None if _embedded_only(args) else running_service(settings))
+    service: Any = None  # an EmbeddedService when this command starts one
     try:
         if endpoint is None:
             service = _one_shot_service(settings, args, None if streaming else source)
@@ -134,7 +187,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _import_the_rest()
         writer = _writer(args.output)
         try:
-            if service is None:
+            if endpoint is not None:
                 return _speak(_client(endpoint, settings), source, writer, args, endpoint)
             service.start(ready=1)  # the first chunk goes out as soon as the first worker is ready
             return _speak(service.client(), source, writer, args, None, service.workers)
@@ -203,20 +256,24 @@ def _speak(
         voice = Path(args.voice).name.removesuffix(".onnx") if args.voice else None
     else:
         voice = None if endpoint is None else voice_name(client.settings.voice.model)
-    options = SynthesisOptions(use_cache=not args.no_cache, voice=voice)
+    options = SynthesisOptions(use_cache=not args.no_cache, voice=voice, normalize=False if args.no_normalize else None)
     progress = ProgressBar()
     started = time.perf_counter()
     done = 0
+    spoken: list[_Spoken] = []
 
     def on_chunk(chunk: Any) -> None:
         nonlocal done
         done += 1
         progress.update(done, chunk.total, chunk.duration_s)
+        if args.words or args.subtitles:
+            spoken.append(_Spoken(chunk.text, chunk.words))  # the words only: the audio is already written
 
     with client:
         stream = client.stream(source, options)
         written = write_stream(stream, writer, client.settings.assembly, lambda: stream.timings, on_chunk)
     progress.close()
+    _write_side_files(args, spoken)
     via = f"the service at {endpoint}" if endpoint else f"an embedded service ({workers} worker(s))"
     LOGGER.info("spoken through %s", via)
     if written.path is not None:

@@ -7,6 +7,8 @@ money, numbers, dates, times, units, abbreviations, URLs, symbols (:mod:`.en`, :
 an unknown language gets the markup pass only). Both passes keep the sentence and
 paragraph structure, and record spans so any piece of the spoken text maps back to the
 original (word timings report "$49.95", not "forty-nine dollars and ninety-five cents").
+Text that arrives in pieces (an LLM's tokens) goes through :class:`MarkupStream`, which
+returns the same stripped text piece by piece as soon as later text cannot change it.
 
 Languages are looked up in a registry by the first part of a language code ("en_US",
 "en-us", "fr_FR", "fr" …); :func:`register` adds one. :data:`VERSION` changes with every rule
@@ -22,11 +24,13 @@ from typing import Protocol
 
 from swtts.pipeline.normalize.alignment import NormalizedText, Span, compose
 from swtts.pipeline.normalize.options import DEFAULT_MARKUP, DEFAULT_OPTIONS, MarkupOptions, NormalizeOptions
+from swtts.pipeline.normalize.stream import MarkupStream
 
 __all__ = [
     "VERSION",
     "LanguageNormalizer",
     "MarkupOptions",
+    "MarkupStream",
     "NormalizeOptions",
     "NormalizedText",
     "Span",

@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["NormalizedText", "Rewriter", "Span", "compose"]
+__all__ = ["NormalizedText", "Rewriter", "Span", "SpanIndex", "compose"]
 
 _WORD_RE = re.compile(r"\S+")
 
@@ -100,24 +100,21 @@ def compose(first: Sequence[Span], second: Sequence[Span]) -> list[Span]:
     return result
 
 
-@dataclass(frozen=True)
-class NormalizedText:
-    """Text as it will be spoken, with the map back to the original.
+class SpanIndex:
+    """Ordered spans, looked up by spoken position; spans may be added at the end as text grows."""
 
-    ``spans`` are ordered and non-overlapping in both texts; outside them the texts are
-    identical. ``language`` is the normalizer used ("" when only markup was handled).
-    """
+    def __init__(self, spans: Sequence[Span] = ()) -> None:
+        self.spans: list[Span] = []
+        self._spoken_starts: list[int] = []
+        self._spoken_ends: list[int] = []
+        for span in spans:
+            self.add(span)
 
-    original: str
-    spoken: str
-    spans: tuple[Span, ...]
-    language: str = ""
-    _spoken_starts: list[int] = field(init=False, repr=False, compare=False)
-    _spoken_ends: list[int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_spoken_starts", [s.spoken_start for s in self.spans])
-        object.__setattr__(self, "_spoken_ends", [s.spoken_end for s in self.spans])
+    def add(self, span: Span) -> None:
+        """Append a span that lies after every span already held, in both texts."""
+        self.spans.append(span)
+        self._spoken_starts.append(span.spoken_start)
+        self._spoken_ends.append(span.spoken_end)
 
     def _delta(self, count: int) -> int:
         """Original minus spoken position after the first ``count`` spans."""
@@ -143,6 +140,41 @@ class NormalizedText:
         return spoken_pos + self._delta(i)
 
     def to_original(self, spoken_start: int, spoken_end: int) -> tuple[int, int]:
+        """The original range that spoken ``[spoken_start, spoken_end)`` stands for.
+
+        A range that touches a rewritten region grows to the whole region: any word of
+        "forty-nine dollars and ninety-five cents" maps to all of "$49.95".
+        """
+        start = self.original_start(spoken_start)
+        return start, max(start, self.original_end(spoken_end))
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    """Text as it will be spoken, with the map back to the original.
+
+    ``spans`` are ordered and non-overlapping in both texts; outside them the texts are
+    identical. ``language`` is the normalizer used ("" when only markup was handled).
+    """
+
+    original: str
+    spoken: str
+    spans: tuple[Span, ...]
+    language: str = ""
+    _index: SpanIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", SpanIndex(self.spans))
+
+    def original_start(self, spoken_pos: int) -> int:
+        """The original position where spoken text starting at ``spoken_pos`` comes from."""
+        return self._index.original_start(spoken_pos)
+
+    def original_end(self, spoken_pos: int) -> int:
+        """The original position where spoken text ending at ``spoken_pos`` ends."""
+        return self._index.original_end(spoken_pos)
+
+    def to_original(self, spoken_start: int, spoken_end: int) -> tuple[int, int]:
         """The original range that ``spoken[spoken_start:spoken_end]`` stands for.
 
         A range that touches a rewritten region grows to the whole region: any word of
@@ -150,8 +182,7 @@ class NormalizedText:
         """
         if not 0 <= spoken_start <= spoken_end <= len(self.spoken):
             raise ValueError(f"range {spoken_start}:{spoken_end} is outside the spoken text")
-        start = self.original_start(spoken_start)
-        return start, max(start, self.original_end(spoken_end))
+        return self._index.to_original(spoken_start, spoken_end)
 
     def words(self) -> list[tuple[int, int, int, int]]:
         """Spoken words grouped by the original word they read.

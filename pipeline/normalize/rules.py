@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from num2words import num2words  # type: ignore[import-untyped]
+from num2words import num2words
 
 from swtts.pipeline.chunker import scan_sentences
 from swtts.pipeline.normalize.alignment import Rewriter, Span
