@@ -122,6 +122,7 @@ CASES = [
     ("He lives on James St. The house is big.", "He lives on James Street. The house is big."),
     ("We read about St. Ives.", "We read about Saint Ives."),
     ("He lives on Mulholland Dr. in LA.", "He lives on Mulholland Drive in LA."),
+    ("It was 21 degrees Celsius Dr. Smith said.", "It was twenty-one degrees Celsius Doctor Smith said."),
     ("fruits, e.g. apples", "fruits, for example apples"),
     ("red ones, i.e. ripe", "red ones, that is ripe"),
     ("cats vs. dogs", "cats versus dogs"),

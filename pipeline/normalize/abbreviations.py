@@ -39,6 +39,9 @@ _SENTENCE_START_SYMBOLS = _OPENERS + "$€£¥"
 _MAX_TOKEN_CHARS = 32
 _ACRONYM_RE = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _ORDINAL_RE = re.compile(r"\d+(?:st|nd|rd|th|e|er)?")
+# Capitalized words that are not names: the scales the normalizer itself writes after a number
+# ("21°C" -> "degrees Celsius"), so "21°C Dr. Smith" reads the same before and after it.
+_NOT_NAMES = frozenset({"celsius", "fahrenheit", "kelvin"})
 
 
 class Kind(enum.Enum):
@@ -165,6 +168,8 @@ def after_a_name(text: str, start: int, floor: int = 0) -> bool:
         return False  # "in LA. Dr. Who": the previous word ends the previous sentence ("the Nov. St." does not)
     word = word.strip(_OPENERS + _CLOSERS + ",")
     if not word or not ((word[0].isupper() and not word[1:2].isupper()) or _ORDINAL_RE.fullmatch(word)):
+        return False
+    if word.lower() in _NOT_NAMES:
         return False
     _, before = _word_before(text, word_start, floor)
     if not before:
