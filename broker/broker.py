@@ -61,7 +61,8 @@ class Broker:
         self.stop_event = threading.Event()
         enabled = settings.cache.enabled if use_cache is None else use_cache
         self.cache: AudioCache | None = open_cache(settings.cache) if enabled else None
-        self.metrics = Metrics(settings.metrics.enabled)
+        # counted only where someone can read them: the metrics port, or the HTTP gateway's /metrics
+        self.metrics = Metrics(settings.metrics.enabled or settings.http.enabled)
         self.scheduler = Scheduler(settings, self.cache, self.metrics)
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -102,6 +103,8 @@ class Broker:
                 if busy and not self.requests_in_progress:
                     release_free_memory()  # what the last request used goes back to the system
                 busy = bool(self.requests_in_progress)
+            if poller.poll(0):
+                self._drain_socket()  # what came before the stop first: a producer's cancel ends its request quietly
             self.scheduler.shutdown()
             self._flush()
         finally:

@@ -98,7 +98,8 @@ class Supervisor:
             return None
         from swtts.gateways.http import HttpThread
 
-        return HttpThread(self.settings, self.endpoint, [self.broker.metrics.registry])
+        metrics = self.broker.metrics  # its registry exists only when [metrics] enabled
+        return HttpThread(self.settings, self.endpoint, [metrics.registry] if metrics.enabled else [])
 
     def run(self) -> None:
         """Serve until stopped (signal, parent gone); then drain and stop the workers.

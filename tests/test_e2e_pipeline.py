@@ -21,6 +21,7 @@ from tests.helpers import (
     ARTICLE,
     REPO,
     cache_config,
+    children_of,
     phoneme_words,
     start_swtts,
     tcp_endpoint,
@@ -28,7 +29,6 @@ from tests.helpers import (
     write_config,
 )
 from tests.helpers import run_swtts as swtts
-from tests.test_say import children_of
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,34 +16,12 @@ import soundfile
 
 from swtts.client import Client
 from swtts.config import Settings, load_settings
+from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE
 from tests.broken_voices import write_rejected_voice
-from tests.conftest import ARTICLE, REPO, free_port
+from tests.helpers import ARTICLE, REPO, children_of, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 SENTENCE = "Harbor Town votes on the future of its old ferry terminal."
-
-
-def children_of(pid: int) -> list[int]:
-    """Processes started by ``pid``'s services, alive or not yet reaped: every local worker is given
-    ``--parent-pid PID`` (read from /proc: no pattern a tool could misread as its own option)."""
-    found = []
-    marker = f"\0--parent-pid\0{pid}\0".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker in cmdline + b"\0":
-                found.append(int(entry.name))
-    return found
-
-
-def wait_for(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -93,17 +70,6 @@ def leftovers(home: tuple[Path, dict[str, str]], pid: int) -> list[str]:
 def in_temp(env: dict[str, str]) -> list[str]:
     """The private TMPDIR's content, but for onnxruntime's own session-id file (kept by design)."""
     return [p.name for p in Path(env["TMPDIR"]).iterdir() if p.name != ".ses"]
-
-
-def test_the_orphan_finder_finds_a_child_left_behind() -> None:
-    """The check below can fail: a process carrying ``--parent-pid PID`` is found while it lives."""
-    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--parent-pid", str(os.getpid())])
-    try:
-        wait_for(lambda: decoy.pid in children_of(os.getpid()), timeout=10)
-    finally:
-        decoy.kill()
-        decoy.wait()
-    assert decoy.pid not in children_of(os.getpid())
 
 
 def test_without_a_running_service_say_starts_an_embedded_one(
@@ -186,7 +152,8 @@ def test_a_failed_start_leaves_nothing(home: tuple[Path, dict[str, str]], tmp_pa
     out = str(tmp_path / "x.wav")
     process = say(home, "--voice", str(model), "--file", str(REPO / "samples" / "article.txt"), "-o", out)
     code, stderr = finished(process)
-    assert code == 1 and stderr.splitlines()[-1].startswith(f"swtts: error: voice model {model}: "), stderr
+    assert code == VOICE_LOAD_EXIT_CODE, stderr
+    assert stderr.splitlines()[-1].startswith(f"swtts: error: voice model {model}: "), stderr
     assert leftovers(home, process.pid) == []
 
 

@@ -261,9 +261,9 @@ class Worker:
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
             chunks = ", ".join(f"{t.request_id}:{t.index}" for t in group)
             if self.stop_event.is_set():  # cut short by a stop (Engine.cancel): nothing went wrong
-                LOGGER.debug("chunk(s) %s cut short: the worker is stopping", chunks)
-            else:
-                LOGGER.exception("chunk(s) %s failed", chunks)
+                LOGGER.debug("chunk(s) %s cut short: the worker is stopping, the broker re-sends them", chunks)
+                return
+            LOGGER.exception("chunk(s) %s failed", chunks)
             for task in group:
                 yield Failed(task.request_id, task.index, f"{type(exc).__name__}: {exc}")
             return
