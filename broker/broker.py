@@ -9,6 +9,7 @@ vanishing; a full peer queue keeps the message in a per-peer backlog for the nex
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -26,7 +27,24 @@ from swtts.protocol import ErrorCode, ProtocolError, decode
 LOGGER = logging.getLogger(__name__)
 
 _HWM = 100_000
+_SEND_HWM = 8
+"""Messages queued per peer before a send to it fails (and waits in the backlog): low, so a
+producer that reads slowly blocks further audio for it after a few chunks (the collector holds
+back) instead of the whole document queueing in this process."""
 _POLL_MS = 50
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc only; elsewhere nothing to do).
+
+    Freed audio otherwise stays in this process's resident memory, in glibc's arenas, after a
+    long document is done.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
 
 
 class BindError(RuntimeError):
@@ -43,11 +61,12 @@ class Broker:
         self.stop_event = threading.Event()
         enabled = settings.cache.enabled if use_cache is None else use_cache
         self.cache: AudioCache | None = open_cache(settings.cache) if enabled else None
-        self.metrics = Metrics()
+        # counted only where someone can read them: the metrics port, or the HTTP gateway's /metrics
+        self.metrics = Metrics(settings.metrics.enabled or settings.http.enabled)
         self.scheduler = Scheduler(settings, self.cache, self.metrics)
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.socket.setsockopt(zmq.SNDHWM, _HWM)
+        self.socket.setsockopt(zmq.SNDHWM, _SEND_HWM)
         self.socket.setsockopt(zmq.RCVHWM, _HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.guard: Guard | None = None
@@ -73,17 +92,27 @@ class Broker:
         """Serve until stopped; then fail what is still in flight so no producer hangs."""
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
+        busy = False
         try:
             while not self.stop_event.is_set():
-                if poller.poll(_POLL_MS):
+                if poller.poll(0 if self.scheduler.state.more_to_send else _POLL_MS):
                     self._drain_socket()
                 self.scheduler.tick()
                 self.scheduler.state.warnings.flush()
                 self._flush()
+                if busy and not self.requests_in_progress:
+                    release_free_memory()  # what the last request used goes back to the system
+                busy = bool(self.requests_in_progress)
+            if poller.poll(0):
+                self._drain_socket()  # what came before the stop first: a producer's cancel ends its request quietly
             self.scheduler.shutdown()
             self._flush()
         finally:
             self.close()
+
+    @property
+    def requests_in_progress(self) -> int:
+        return len(self.scheduler.requests)
 
     def close(self) -> None:
         self.socket.close(linger=200)
@@ -126,21 +155,33 @@ class Broker:
         LOGGER.debug("handled message in %.3f ms", (time.perf_counter() - started) * 1000)
 
     def _flush(self) -> None:
-        for peer, frames in self.scheduler.take_outbox():
-            self._backlog[peer].append(frames)
-        for peer in list(self._backlog):
-            queue = self._backlog[peer]
-            while queue:
-                try:
-                    self.socket.send_multipart([peer, *queue[0]], zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                except zmq.ZMQError as exc:
-                    if exc.errno != zmq.EHOSTUNREACH:
-                        raise
-                    del self._backlog[peer]
-                    self.scheduler.peer_unreachable(peer)
-                    break
-                queue.popleft()
-            else:
+        """Send what the scheduler queued; a peer whose queue is full keeps the rest in its backlog.
+
+        The scheduler learns which peers are blocked, and a peer freed gets what waited for it
+        in the same turn.
+        """
+        for _ in range(4):
+            for peer, frames in self.scheduler.take_outbox():
+                self._backlog[peer].append(frames)
+            for peer in list(self._backlog):
+                self._send_backlog(peer)
+            blocked = set(self._backlog)
+            if blocked == self.scheduler.state.blocked:
+                return
+            self.scheduler.set_blocked(blocked)
+
+    def _send_backlog(self, peer: bytes) -> None:
+        queue = self._backlog[peer]
+        while queue:
+            try:
+                self.socket.send_multipart([peer, *queue[0]], zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EHOSTUNREACH:
+                    raise
                 del self._backlog[peer]
+                self.scheduler.peer_unreachable(peer)
+                return
+            queue.popleft()
+        del self._backlog[peer]

@@ -1,24 +1,64 @@
 """Prometheus metrics of the broker, kept in a registry of its own.
 
 The scheduler records events here; when ``[metrics] enabled`` is set the broker serves the
-registry over HTTP (loopback by default) for Prometheus to scrape.
+registry over HTTP (loopback by default) for Prometheus to scrape. With metrics off nothing
+reads them, so they record nothing and ``prometheus_client`` (a tenth of a second to import,
+most of it its HTTP server) is never imported: a one-shot ``swtts say`` does not pay for it.
 """
 
 from __future__ import annotations
 
 import logging
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from typing import Any
 
 LOGGER = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 
 
-class Metrics:
-    """Every metric the broker exports; one instance per broker process."""
+class _Off:
+    """A metric that records nothing: what every metric is while metrics are off."""
 
-    def __init__(self) -> None:
+    def labels(self, *values: str) -> _Off:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        """Nothing to count."""
+
+    def observe(self, value: float) -> None:
+        """Nothing to observe."""
+
+    def set(self, value: float) -> None:
+        """Nothing to set."""
+
+    def clear(self) -> None:
+        """Nothing to clear."""
+
+
+class Metrics:
+    """Every metric the broker exports; one instance per broker process (``enabled=False``: all off)."""
+
+    requests: Any
+    chunks: Any
+    request_latency: Any
+    first_audio: Any
+    stage_seconds: Any
+    queue_depth: Any
+    active_requests: Any
+    workers: Any
+    cache_events: Any
+    cache_bytes: Any
+    cache_evictions: Any
+    audio_seconds: Any
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        if not enabled:
+            for name in self.__annotations__:
+                setattr(self, name, _Off())
+            return
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("swtts_requests", "Requests by outcome", ["outcome"], registry=r)
@@ -56,6 +96,8 @@ class Metrics:
 
     def serve(self, host: str, port: int) -> None:
         """Expose the registry over HTTP from a daemon thread; OSError naming the address if it cannot."""
+        from prometheus_client import start_http_server
+
         try:
             start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:

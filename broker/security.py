@@ -12,10 +12,13 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
+
+if TYPE_CHECKING:  # imported when CURVE is on: it brings asyncio, which a loopback broker never needs
+    from zmq.auth.thread import ThreadAuthenticator
 
 from swtts.broker.roles import KeyFolder, PeerRoles, Role
 from swtts.config import SecuritySettings
@@ -87,6 +90,8 @@ def secure_server(
     for name in ("allowed_workers", "allowed_producers"):
         if not getattr(keys, name):
             raise SecurityError(f"security.server_secret is set but security.{name} is empty")
+    from zmq.auth.thread import ThreadAuthenticator
+
     public, secret = load_pair(keys.server_secret)
     roles = PeerRoles(
         KeyFolder(keys.allowed_workers, "security.allowed_workers"),

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from swtts.client.words import Source, TimedWord
 from swtts.config import AssemblySettings
 from swtts.pipeline.assembly import assemble, write_audio
 from swtts.protocol import Audio
+
+if TYPE_CHECKING:  # numpy is imported where an array is asked for: a client writing files needs none
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class AudioChunk:
 
     @property
     def audio(self) -> np.ndarray:
+        import numpy as np
+
         return np.frombuffer(self.pcm, dtype="<i2")
 
     @property

@@ -19,6 +19,7 @@ import zmq
 
 from swtts.client.conversation import FEED_POLL_S, POLL_S, Conversation, Question, TokenParts, checked_text
 from swtts.client.options import SynthesisOptions, markup_options, request_template
+from swtts.client.output import Target, WrittenAudio, write_stream, writer_for
 from swtts.client.reading import Reading
 from swtts.client.results import AudioChunk, SynthesisResult
 from swtts.client.transport import dealer, send_nowait
@@ -82,6 +83,29 @@ class Client:
             if on_chunk is not None:
                 on_chunk(chunk)
         return SynthesisResult.assemble(chunks, stream.timings, self.settings.assembly)
+
+    def synthesize_to(
+        self,
+        target: Target,
+        text: TextSource,
+        options: SynthesisOptions | None = None,
+        *,
+        on_chunk: Callable[[AudioChunk], None] | None = None,
+    ) -> WrittenAudio:
+        """Speak a document straight into ``target``, chunk by chunk, never holding it whole.
+
+        ``target`` is a path (WAV, FLAC or OGG by its extension; written to a temporary file
+        beside it and renamed into place once verified, so a failure leaves nothing there) or
+        a binary stream, which gets raw s16le mono PCM. A path that cannot be written fails
+        before anything is sent.
+        """
+        writer = writer_for(target)
+        try:
+            stream = self.stream(text, options)
+        except BaseException:
+            writer.abort()
+            raise
+        return write_stream(stream, writer, self.settings.assembly, lambda: stream.timings, on_chunk)
 
     def stream(self, text: TextSource, options: SynthesisOptions | None = None) -> AudioStream:
         """Audio chunks in document order as each is ready; ``text`` may be an iterable of tokens."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmq
-import zmq.asyncio
+
+if TYPE_CHECKING:
+    import zmq.asyncio  # the sync client must not pay for asyncio
 
 from swtts.config import Settings
 from swtts.protocol.curve import secure_client
@@ -14,12 +16,17 @@ from swtts.protocol.curve import secure_client
 LOGGER = logging.getLogger(__name__)
 _Socket = TypeVar("_Socket", bound=zmq.Socket[Any])
 
+RECEIVE_HWM = 16
+"""Messages the socket takes in before the application reads them. Low, so a reader that is
+slower than the broker (a player, a disk, a cached document arriving at once) holds the broker
+back, and neither process queues the whole document."""
+
 
 def dealer(context: zmq.Context[_Socket], endpoint: str, settings: Settings) -> _Socket:
     """A DEALER connected to the broker, with CURVE keys when the config names them."""
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
-    socket.setsockopt(zmq.RCVHWM, 100_000)
+    socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
     socket.setsockopt(zmq.SNDHWM, 10_000)
     secure_client(socket, settings.security)
     socket.connect(endpoint)

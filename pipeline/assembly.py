@@ -5,8 +5,13 @@ here so the cache stays independent of them: ``sentence_gap_s`` between sentence
 a chunk that ends a sentence, ``paragraph_gap_s`` before a chunk that opens a paragraph, and
 nothing where an over-long sentence was split at a clause (the voice's own comma pause stays).
 Loudness is already even: every worker brings its chunk to the same target level.
+
 :class:`Timeline` is where those pauses go, and so where every sample of a chunk lands in the
 output: word timings are placed on the output's clock with it, audio or not.
+
+The pauses and the WAV and raw writers work on PCM bytes with the standard library alone;
+numpy and soundfile (FLAC, OGG, arrays) are imported where they are used, so ``swtts say``
+against a running service writes a WAV without paying for either.
 """
 
 from __future__ import annotations
@@ -15,25 +20,37 @@ import contextlib
 import os
 import shutil
 import sys
-import tempfile
+import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NoReturn, Protocol
-
-import numpy as np
-import soundfile
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol
 
 from swtts.config import AssemblySettings
+from swtts.pipeline.output_path import FORMATS, OutputError, check_output_path, temporary_beside
 
-FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "BLOCK_FRAMES",
+    "Assembler",
+    "AudioFileWriter",
+    "OutputError",
+    "RawPcmWriter",
+    "assemble",
+    "check_output_path",
+    "write_audio",
+]
+
+_WIDTH = 2  # bytes per sample: int16 mono, as every chunk is
 
 
 class SpokenChunk(Protocol):
-    """What assembly needs of a chunk (the client's AudioChunk has it)."""
+    """What assembly needs of a chunk (the client's AudioChunk has it): int16 mono PCM and its sentences."""
 
     @property
-    def audio(self) -> np.ndarray: ...
+    def pcm(self) -> bytes: ...
 
     @property
     def sample_rate(self) -> int: ...
@@ -49,10 +66,6 @@ class SpokenChunk(Protocol):
 
     @property
     def index(self) -> int: ...
-
-
-class OutputError(ValueError):
-    """The output path or what was written to it is not right."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +108,7 @@ class Timeline:
             elif self._previous_ends_sentence:
                 lead = round(self.settings.sentence_gap_s * rate)
         gap = round(self.settings.sentence_gap_s * rate)
-        size = chunk.audio.size
+        size = len(chunk.pcm) // _WIDTH
         sentences: list[tuple[int, int]] = []
         first = 0
         for count in chunk.sentence_samples or [size]:
@@ -119,37 +132,31 @@ class Assembler:
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.settings)
 
-    def add(self, chunk: SpokenChunk) -> np.ndarray:
-        """The samples to append for ``chunk``: its leading pause, then its sentences with gaps."""
+    def pcm(self, chunk: SpokenChunk) -> bytes:
+        """The int16 PCM to append for ``chunk``: its leading pause, then its sentences with gaps."""
         placement = self.timeline.place(chunk)
-        audio = chunk.audio
-        pieces: list[np.ndarray] = [np.zeros(placement.lead, np.int16)] if placement.lead else []
+        audio = chunk.pcm
+        pieces = [bytes(placement.lead * _WIDTH)] if placement.lead else []
+        gap = bytes(placement.gap * _WIDTH)
         for number, (first, count) in enumerate(placement.sentences):
             if number:
-                pieces.append(np.zeros(placement.gap, np.int16))
-            pieces.append(audio[first : first + count])
-        return np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
+                pieces.append(gap)
+            pieces.append(audio[first * _WIDTH : (first + count) * _WIDTH])
+        return b"".join(pieces)
+
+    def add(self, chunk: SpokenChunk) -> np.ndarray:
+        """:meth:`pcm` as int16 samples."""
+        import numpy as np
+
+        return np.frombuffer(self.pcm(chunk), "<i2")
 
 
 def assemble(chunks: Sequence[SpokenChunk], settings: AssemblySettings) -> np.ndarray:
     """All chunks in order with pauses, as one int16 array."""
+    import numpy as np
+
     assembler = Assembler(settings)
-    parts = [assembler.add(chunk) for chunk in chunks]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
-
-
-def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Fail early, before any synthesis, on an extension we cannot write, a missing folder or a directory."""
-    target = Path(path)
-    if target.suffix.lower() not in FORMATS:
-        raise OutputError(f"cannot write {target}: use one of {', '.join(FORMATS)} (or '-' for raw PCM)")
-    if not target.parent.exists():
-        raise OutputError(f"cannot write {target}: folder {target.parent} does not exist")
-    if not target.parent.is_dir():
-        raise OutputError(f"cannot write {target}: {target.parent} is not a folder")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory")
-    return target
+    return np.frombuffer(b"".join(assembler.pcm(chunk) for chunk in chunks), "<i2")
 
 
 BLOCK_FRAMES = 1 << 16
@@ -167,22 +174,16 @@ class AudioFileWriter:
 
     The temporary file is created at once (so an unwritable folder fails before any synthesis);
     the audio format is opened with the first sample rate (:meth:`open`, or ``sample_rate``).
-    Used as a context manager it commits on success and aborts on any exception.
+    Used as a context manager it commits on success and aborts on any exception. WAV goes
+    through the standard library's ``wave``; FLAC and OGG through soundfile (libsndfile).
     """
 
     def __init__(self, path: str | os.PathLike[str], sample_rate: int | None = None) -> None:
         self.path = check_output_path(path)
         self.frames = 0
         self.sample_rate = 0
-        self._file: soundfile.SoundFile | None = None
-        try:
-            handle, temp_name = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent
-            )
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        os.close(handle)
-        self.temp_path = Path(temp_name)
+        self._file: _Output | None = None
+        self.temp_path = temporary_beside(self.path)
         if sample_rate:
             self.open(sample_rate)
 
@@ -197,25 +198,28 @@ class AudioFileWriter:
 
     def open(self, sample_rate: int) -> None:
         """Start the audio stream at ``sample_rate`` (once)."""
-        file_format, subtype = FORMATS[self.path.suffix.lower()]
         self.sample_rate = sample_rate
+        output = _WavOutput if self.path.suffix.lower() == ".wav" else _SoundfileOutput
         try:
-            self._file = soundfile.SoundFile(
-                str(self.temp_path), "w", samplerate=sample_rate, channels=1, format=file_format, subtype=subtype
-            )
-        except (OSError, RuntimeError) as exc:
+            self._file = output(self.temp_path, sample_rate, *FORMATS[self.path.suffix.lower()])
+        except (OSError, RuntimeError, wave.Error) as exc:
             self._fail(exc)
 
     def write(self, samples: np.ndarray) -> None:
+        """Append int16 samples."""
+        self.write_pcm(samples.astype("<i2", copy=False).tobytes())
+
+    def write_pcm(self, pcm: bytes) -> None:
+        """Append int16 little-endian mono PCM, :data:`BLOCK_FRAMES` at a time."""
         if self._file is None:
-            raise RuntimeError("AudioFileWriter.open(sample_rate) must come before write()")
-        samples = samples.astype(np.int16, copy=False)
+            raise RuntimeError("AudioFileWriter.open(sample_rate) must come before writing")
+        block = BLOCK_FRAMES * _WIDTH
         try:
-            for start in range(0, samples.size, BLOCK_FRAMES):
-                self._file.write(samples[start : start + BLOCK_FRAMES])
-        except (OSError, RuntimeError, AssertionError) as exc:  # soundfile asserts on a short write
+            for start in range(0, len(pcm), block):
+                self._file.write(pcm[start : start + block])
+        except (OSError, RuntimeError, AssertionError, wave.Error) as exc:  # soundfile asserts on a short write
             self._fail(exc)
-        self.frames += samples.size
+        self.frames += len(pcm) // _WIDTH
 
     def commit(self) -> Path:
         """Close, check what was written (rate, length), and move it to the target path."""
@@ -224,14 +228,14 @@ class AudioFileWriter:
             raise OutputError(f"nothing was written to {self.path}: no audio was produced")
         try:
             self._file.close()
-            info = soundfile.info(str(self.temp_path))
-        except (OSError, RuntimeError) as exc:
+            rate, frames = self._file.read_back()
+        except (OSError, RuntimeError, wave.Error, EOFError) as exc:
             self._fail(exc)
-        if info.samplerate != self.sample_rate or abs(info.frames - self.frames) > 1:
+        if rate != self.sample_rate or abs(frames - self.frames) > 1:
             self.abort()
             raise OutputError(
                 f"verification of {self.path} failed: wrote {self.frames} frames at {self.sample_rate} Hz, "
-                f"read back {info.frames} at {info.samplerate} Hz"
+                f"read back {frames} at {rate} Hz"
             )
         umask = os.umask(0)
         os.umask(umask)
@@ -244,8 +248,8 @@ class AudioFileWriter:
 
     def abort(self) -> None:
         """Drop what was written; the target path is left as it was."""
-        if self._file is not None and not self._file.closed:
-            with contextlib.suppress(OSError, RuntimeError):
+        if self._file is not None:
+            with contextlib.suppress(OSError, RuntimeError, wave.Error):
                 self._file.close()
         self.temp_path.unlink(missing_ok=True)
 
@@ -265,6 +269,60 @@ class AudioFileWriter:
         raise OutputError(f"cannot write {self.path}: {reason}; nothing was left behind") from None
 
 
+class _Output(Protocol):
+    def write(self, pcm: bytes) -> None: ...
+    def close(self) -> None: ...
+    def read_back(self) -> tuple[int, int]: ...
+
+
+class _WavOutput:
+    """16-bit mono WAV through the standard library (no numpy, no libsndfile)."""
+
+    def __init__(self, path: Path, sample_rate: int, *_format: str) -> None:
+        self.path = path
+        self._file: Any = wave.open(str(path), "wb")  # noqa: SIM115 - closed by close()
+        self._file.setnchannels(1)
+        self._file.setsampwidth(_WIDTH)
+        self._file.setframerate(sample_rate)
+
+    def write(self, pcm: bytes) -> None:
+        self._file.writeframesraw(pcm)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def read_back(self) -> tuple[int, int]:
+        with wave.open(str(self.path), "rb") as written:
+            return written.getframerate(), written.getnframes()
+
+
+class _SoundfileOutput:
+    """FLAC or OGG through soundfile."""
+
+    def __init__(self, path: Path, sample_rate: int, file_format: str, subtype: str) -> None:
+        import soundfile
+
+        self.path = path
+        self._file = soundfile.SoundFile(
+            str(path), "w", samplerate=sample_rate, channels=1, format=file_format, subtype=subtype
+        )
+
+    def write(self, pcm: bytes) -> None:
+        import numpy as np
+
+        self._file.write(np.frombuffer(pcm, "<i2"))
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def read_back(self) -> tuple[int, int]:
+        import soundfile
+
+        info = soundfile.info(str(self.path))
+        return info.samplerate, info.frames
+
+
 class RawPcmWriter:
     """Raw 16-bit little-endian mono PCM to a binary stream (``-o -`` pipes into a player).
 
@@ -280,11 +338,14 @@ class RawPcmWriter:
         self.sample_rate = sample_rate
 
     def write(self, samples: np.ndarray) -> None:
-        data = samples.astype("<i2", copy=False)
-        for start in range(0, data.size, BLOCK_FRAMES):
-            self.stream.write(data[start : start + BLOCK_FRAMES].tobytes())
+        self.write_pcm(samples.astype("<i2", copy=False).tobytes())
+
+    def write_pcm(self, pcm: bytes) -> None:
+        block = BLOCK_FRAMES * _WIDTH
+        for start in range(0, len(pcm), block):
+            self.stream.write(pcm[start : start + block])
         self.stream.flush()
-        self.frames += samples.size
+        self.frames += len(pcm) // _WIDTH
 
     def commit(self) -> None:
         self.stream.flush()

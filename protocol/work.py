@@ -30,7 +30,7 @@ class Ready(Message):
     TYPE: ClassVar[MsgType] = MsgType.READY
 
     voice: VoiceDescription
-    voice_hash: str  # content hash of the voice files: the voice's identity in cache keys
+    voice_hash: str  # content hash of the voice files, its identity in cache keys; "": not hashed, never cached
     device: str
     host: str
     pid: int
@@ -43,7 +43,7 @@ class Ready(Message):
     def read(cls, fields: Fields) -> Self:
         return cls(
             voice=fields.record("voice", VoiceDescription),
-            voice_hash=fields.text("voice_hash", max_chars=200),
+            voice_hash=fields.text("voice_hash", allow_empty=True, max_chars=200),
             device=fields.text("device", max_chars=64),
             host=fields.text("host", max_chars=255),
             pid=fields.integer("pid", 0, 2**32),

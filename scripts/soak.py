@@ -259,9 +259,8 @@ def main() -> int:
     tally, stop = Tally(), threading.Event()
     kills: list[int] = []
     with EmbeddedService(settings, workers=args.workers, use_cache=False) as service:
-        assert service.process is not None
         started = time.monotonic()
-        sampler = MemorySampler(service.process.pid)
+        sampler = MemorySampler(os.getpid())  # the embedded broker runs on a thread of this process
         sampler.start()
         threads = [
             threading.Thread(

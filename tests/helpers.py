@@ -85,6 +85,22 @@ def write_config(
     return path
 
 
+def children_of(pid: int) -> list[int]:
+    """Processes started by ``pid``'s services, alive or not yet reaped: every local worker is given
+    ``--parent-pid PID`` (read from /proc: no pattern a tool could misread as its own option)."""
+    found = []
+    marker = f"\0--parent-pid\0{pid}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline + b"\0":
+                found.append(int(entry.name))
+    return found
+
+
 def cache_config(path: Path, settings: Settings) -> Path:
     """A config file whose only setting is the test session's private cache folder."""
     return write_config(path, cache={"dir": str(settings.cache.directory())})

@@ -32,8 +32,8 @@ class FakeChunk:
         self.sentence_samples = self.samples
 
     @property
-    def audio(self) -> np.ndarray:
-        return np.ones(sum(self.samples), np.int16) * (self.index + 1)
+    def pcm(self) -> bytes:
+        return (np.ones(sum(self.samples), np.int16) * (self.index + 1)).astype("<i2").tobytes()
 
 
 def silences(audio: np.ndarray) -> list[int]:

@@ -63,6 +63,8 @@ def test_marked_e2e_but_runs_nothing():
         ([sys.executable, "-P", "-c", "import swtts"], False),
         ([sys.executable, "-m", "pytest", "-q"], False),
         (["pgrep", "-f", "-m swtts"], False),
+        (["bash", "-c", '"/venv/bin/python" -P -m swtts say -o - | head -c 10'], True),
+        (["bash", "-c", "python -m pytest -q | tail -1"], False),
     ],
 )
 def test_commands_that_start_swtts(command: object, starts_swtts: bool) -> None:

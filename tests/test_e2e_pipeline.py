@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from tests.helpers import (
     ARTICLE,
     REPO,
     cache_config,
+    children_of,
     phoneme_words,
     start_swtts,
     tcp_endpoint,
@@ -162,15 +163,19 @@ def test_embedded_service_bound_to_tcp_is_joined_by_separate_workers(settings: S
 
 
 def test_say_leaves_no_orphan_processes(tmp_path: Path, settings: Settings) -> None:
+    """Its two workers (one in-process, one a child) are gone when it exits: none carries its pid as parent.
+
+    (This once called ``pgrep -f "--config ..."``, which pgrep reads as an unknown option: it found
+    nothing whatever happened. ``children_of`` reads /proc, and a test shows it finds a live child.)
+    """
     config = tmp_path / "config.toml"
     config.write_text(f'[cache]\ndir = "{settings.cache.directory()}"\n')
-    done = swtts(
-        "say", "Nothing left behind.", "-o", str(tmp_path / "x.wav"), "--workers", "2", "--config", str(config)
-    )
-    assert done.returncode == 0, done.stderr
-    time.sleep(0.5)
-    leftovers = subprocess.run(["pgrep", "-f", f"--config {config}"], capture_output=True, text=True).stdout.split()
-    assert [pid for pid in leftovers if int(pid) != os.getpid()] == []
+    args = ["say", "Nothing left behind.", "-o", str(tmp_path / "x.wav"), "--workers", "2", "--embedded"]
+    command = [sys.executable, "-P", "-m", "swtts", *args, "--config", str(config)]
+    say = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    _, stderr = say.communicate(timeout=120)
+    assert say.returncode == 0, stderr
+    assert children_of(say.pid) == []
 
 
 def test_stdin_and_flac_output(tmp_path: Path, settings: Settings) -> None:

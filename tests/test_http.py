@@ -382,14 +382,6 @@ def test_binding_beyond_loopback_without_keys_is_refused(tmp_path: Path) -> None
     assert done.stderr.strip().splitlines()[-1].startswith("swtts: error: refusing to serve HTTP on 0.0.0.0:")
 
 
-def test_an_embedded_service_does_not_serve_the_configured_http(settings: Settings) -> None:
-    """``say`` starts a private service from the user's config: it must not take the HTTP port too."""
-    port = free_port()
-    configured = settings.override(http__enabled=True, http__bind=f"127.0.0.1:{port}")
-    with EmbeddedService(configured, workers=0), socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
-
-
 def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import io
+import socket
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from swtts.config import ConfigError, HttpSettings
+from swtts.config import ConfigError, HttpSettings, Settings
 from swtts.gateways.http.auth import check_bind, key_accepted, load_keys
 from swtts.gateways.http.encoders import FORMATS, PCM_RATE, encoder_for
 from swtts.gateways.http.errors import ApiError
 from swtts.gateways.http.server import parse_bind
 from swtts.gateways.http.voices import broker_voice, known_rate
 from swtts.protocol import ErrorCode, VoiceDescription, tts_error
+from swtts.service import EmbeddedService
+from tests.helpers import free_port
 
 RATE = 22050
 # codec priming and frame padding a decoder may report beyond the samples fed (ADTS AAC: up to 2048 samples)
@@ -134,3 +137,11 @@ def test_binding_beyond_loopback_needs_keys() -> None:
 def test_bind_addresses() -> None:
     assert parse_bind("127.0.0.1:8000") == ("127.0.0.1", 8000)
     assert parse_bind("[::1]:9000") == ("::1", 9000)
+
+
+def test_an_embedded_service_does_not_serve_the_configured_http(settings: Settings) -> None:
+    """``say`` starts a private service from the user's config: it must not take the HTTP port too."""
+    port = free_port()
+    configured = settings.override(http__enabled=True, http__bind=f"127.0.0.1:{port}")
+    with EmbeddedService(configured, workers=0), socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0

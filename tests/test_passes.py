@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from swtts.client import InvalidRequestError, SynthesisOptions
+from swtts.config import MAX_CHUNK_CHARS
 from swtts.protocol import SynthesisParams
+from swtts.service import EmbeddedService
 from swtts.workers.engine import Engine
 from swtts.workers.passes import CROSSFADE_S, MAX_PASS_PHONEMES, bounded_pieces, join_pieces
 from tests.conftest import phoneme_words
@@ -75,9 +78,9 @@ class PassRecorder:
         self.session = session
         self.lengths: list[int] = []
 
-    def run(self, outputs: Any, inputs: dict[str, np.ndarray]) -> Any:
+    def run(self, outputs: Any, inputs: dict[str, np.ndarray], *options: Any) -> Any:
         self.lengths.append(int(inputs["input"].shape[1]))
-        return self.session.run(outputs, inputs)
+        return self.session.run(outputs, inputs, *options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.session, name)
@@ -119,3 +122,29 @@ def longest_run(flags: np.ndarray) -> int:
         count = count + 1 if flag else 0
         best = max(best, count)
     return best
+
+
+@pytest.mark.e2e
+def test_a_cancelled_engine_refuses_to_run() -> None:
+    """What the embedded service does on its way out: no forward pass may run on into the exit."""
+    engine = Engine(quick_start=True)
+    engine.cancel()
+    with pytest.raises(Exception, match=r"(?i)terminat"):
+        engine.synthesize("Too late.", DETERMINISTIC)
+
+
+@pytest.mark.e2e
+def test_through_the_service_no_client_can_make_a_chunk_unbounded(
+    service: EmbeddedService, reference_voice: Any
+) -> None:
+    """A long unpunctuated text is spoken whole, every word once, in chunks no larger than the cap;
+    a request for bigger chunks is refused with a line naming the option."""
+    text = unpunctuated(3000)
+    with service.client() as client:
+        with pytest.raises(InvalidRequestError, match="max_chunk_chars"):
+            client.synthesize(text, SynthesisOptions(max_chunk_chars=100_000))
+        result = client.synthesize(text, SynthesisOptions(max_chunk_chars=MAX_CHUNK_CHARS, use_cache=False))
+    assert len(result.chunks) >= 2 and all(len(chunk.text) <= MAX_CHUNK_CHARS for chunk in result.chunks)
+    assert " ".join(chunk.text for chunk in result.chunks).split() == text.split()
+    reference = "".join("".join(sentence) for sentence in reference_voice.phonemize(text))
+    assert phoneme_words(" ".join(chunk.phonemes for chunk in result.chunks)) == phoneme_words(reference)

@@ -11,6 +11,7 @@ import pytest
 
 from swtts.broker.cache import AudioCache, CachedAudio
 from swtts.broker.scheduler import Scheduler
+from swtts.broker.scheduler.state import OUT_OF_ORDER_FACTOR
 from swtts.config import Settings, load_settings
 from swtts.protocol import (
     Audio,
@@ -449,6 +450,89 @@ def test_voices_lists_each_voice_once_with_its_worker_count() -> None:
         ("fr_FR-a-medium", "fr_FR", 2),
         ("en_US-lessac-high", "en_US", 1),
     ]
+
+
+def cached_document(cache: AudioCache, sentences: int) -> tuple[Harness, str]:
+    """A broker whose cache holds every chunk of a document (one sentence per chunk)."""
+    h = Harness(cache=cache)
+    h.handle(b"w1", ready())
+    text = " ".join(f"Sentence number {i} is here." for i in range(sentences))
+    h.handle(CLIENT, submit("first", text, use_cache=True))
+    while not h.to(CLIENT, Done):
+        h.finish(b"w1", next(t for t in h.tasks(b"w1") if chunk(t) not in h.finished))
+    h.sent.clear()
+    return h, text
+
+
+def test_a_cached_document_is_read_from_the_cache_a_few_chunks_a_turn(tmp_path: Path) -> None:
+    """Flat memory: never the whole document in the broker, however much of it is cached."""
+    with AudioCache(tmp_path) as cache:
+        h, text = cached_document(cache, 30)
+        reads: list[str] = []
+        get = cache.get
+
+        def counted_get(key: str) -> CachedAudio | None:
+            reads.append(key)
+            return get(key)
+
+        cache.get = counted_get  # type: ignore[method-assign]
+        h.handle(CLIENT, submit("again", text + " ", use_cache=True))  # not the same document: chunk by chunk
+        limit = h.scheduler.state.ahead_limit()
+        assert len(h.to(CLIENT, Audio)) == limit and len(reads) <= limit + 1  # + the document entry
+        assert h.scheduler.state.more_to_send  # the broker takes its next turn at once
+        while not h.to(CLIENT, Done):
+            h.scheduler.tick()
+            h.collect()
+        assert [m.index for m in h.to(CLIENT, Audio)] == list(range(30))
+        assert all(m.cached for m in h.to(CLIENT, Audio)) and h.tasks(b"w1")[30:] == []
+
+
+def test_nothing_more_goes_to_a_blocked_producer_and_its_document_waits(tmp_path: Path) -> None:
+    with AudioCache(tmp_path) as cache:
+        h, text = cached_document(cache, 30)
+        h.scheduler.set_blocked({CLIENT})  # its queue is full: it reads slowly
+        h.handle(CLIENT, submit("again", text + " ", use_cache=True))
+        for _ in range(5):
+            h.scheduler.tick()
+            h.collect()
+        assert h.to(CLIENT, Audio) == []
+        request = h.scheduler.requests["again"]
+        assert len(request.results) <= h.scheduler.state.ahead_limit()  # held: a few chunks, not the document
+        h.scheduler.set_blocked(set())  # it took what was queued
+        h.collect()
+        assert h.to(CLIENT, Audio)
+
+
+def test_synthesis_waits_for_a_blocked_producer_too() -> None:
+    h = Harness()
+    for worker in (b"w1", b"w2"):
+        h.handle(worker, ready())
+    h.scheduler.set_blocked({CLIENT})
+    h.handle(CLIENT, submit("r", SENTENCES * 5))
+    for _ in range(20):
+        for worker in (b"w1", b"w2"):
+            pending = [t for t in h.tasks(worker) if chunk(t) not in h.finished]
+            if pending:
+                h.finish(worker, pending[0])
+    request = h.scheduler.requests["r"]
+    ahead = h.scheduler.state.ahead_limit()
+    assert h.to(CLIENT, Audio) == [] and ahead <= len(request.results) <= ahead + 2  # (+ what was in flight)
+    assert len(request.pending) > 0  # the rest is not dispatched while the producer cannot take it
+
+
+def test_a_long_chunk_in_progress_does_not_idle_the_other_workers() -> None:
+    """Results done out of order behind a long chunk are held (a bounded number), not refused work."""
+    h = Harness()
+    for worker in (b"w1", b"w2"):
+        h.handle(worker, ready())
+    h.handle(CLIENT, submit("r", " ".join([SENTENCES] * 5)))  # w1 takes chunk 0 and keeps it
+    for _ in range(30):
+        pending = [t for t in h.tasks(b"w2") if chunk(t) not in h.finished]
+        if not pending:
+            break
+        h.finish(b"w2", pending[0])
+    ahead = h.scheduler.state.ahead_limit()
+    assert len(h.scheduler.requests["r"].results) == ahead * OUT_OF_ORDER_FACTOR  # more than the blocked limit
 
 
 def test_batching_workers_share_a_document_instead_of_one_taking_every_slot() -> None:

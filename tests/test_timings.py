@@ -204,6 +204,10 @@ class FakeChunk:
         self.sentence_end = sentence_end
         self.index = 0
 
+    @property
+    def pcm(self) -> bytes:
+        return self.audio.astype("<i2").tobytes()
+
 
 def test_the_timeline_places_every_sample_where_the_assembler_puts_it() -> None:
     settings = load_settings().assembly

@@ -3,7 +3,6 @@ exit status, and no worker restarted in a loop (``say``, ``serve``, ``worker``, 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,8 @@ import pytest
 
 from swtts.client import TTSError
 from swtts.config import Settings
-from swtts.service import EmbeddedService, Supervisor
+from swtts.service import EmbeddedService
+from swtts.service.pool import WorkerPool
 from swtts.workers.voice_files import VOICE_LOAD_EXIT_CODE
 from tests.broken_voices import BROKEN_VOICES, REJECTED_BY_ONNXRUNTIME, write_rejected_voice
 from tests.helpers import cache_config, run_swtts, tcp_endpoint
@@ -102,8 +102,8 @@ def test_embedded_service_raises_the_workers_line(tmp_path: Path, settings: Sett
     with pytest.raises(TTSError) as error:
         service.start()
     assert error.value.message.startswith(f"voice model {model}: {REJECTED_BY_ONNXRUNTIME}: ")
-    assert service.process is not None and service.process.returncode == VOICE_LOAD_EXIT_CODE
-    assert service._dir is None  # its folder is gone with it
+    assert [process.returncode for process in service.processes] == [VOICE_LOAD_EXIT_CODE]
+    assert service._folder is None  # its folder is gone with it
 
 
 class ExitedWorker:
@@ -121,28 +121,23 @@ def test_supervisor_keeps_serving_while_other_workers_run(
     tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A worker that cannot load its voice is never restarted; its line is logged once a sibling
-    has clearly outlived it (loaded the voice), and ``serve`` stops once no worker is left."""
-    supervisor = Supervisor(settings, endpoint=f"ipc://{tmp_path}/broker.sock", workers=0, use_cache=False)
-    try:
-        failed, running = ExitedWorker(101, VOICE_LOAD_EXIT_CODE), ExitedWorker(102, None)
-        fakes: list[Any] = [failed, running]
-        supervisor.processes = fakes
-        supervisor._error_file(0).write_text("voice model /x.onnx: broken\n")
-        now = time.monotonic()
-        supervisor._spawned = {0: now - 1.0, 1: now - 2.0}  # failed after 1 s; the sibling is still loading
-        with caplog.at_level("ERROR"):
-            supervisor._restart_dead()
-            assert supervisor.processes == fakes, "nothing restarted"
-            assert not caplog.text, "the sibling may yet fail the same way: nothing said yet"
-            supervisor._spawned[1] = now - 60.0  # the sibling has long outlived it: it loaded the voice
-            supervisor._restart_dead()
-            supervisor._restart_dead()
-        assert caplog.text.count("could not load its voice and is not restarted: voice model /x.onnx: broken") == 1
-        assert (supervisor.stop_event.is_set(), supervisor.failure) == (False, "")
-        running.code = VOICE_LOAD_EXIT_CODE
-        supervisor._restart_dead()
-        assert supervisor.stop_event.is_set()
-        assert supervisor.failure == "voice model /x.onnx: broken"  # the first line; the second worker left none
-    finally:
-        supervisor.broker.close()
-        shutil.rmtree(supervisor._dir)
+    has clearly outlived it (loaded the voice), and the pool gives up once no worker is left."""
+    pool = WorkerPool(settings, f"ipc://{tmp_path}/broker.sock", 0, "WARNING", tmp_path)
+    failed, running = ExitedWorker(101, VOICE_LOAD_EXIT_CODE), ExitedWorker(102, None)
+    fakes: list[Any] = [failed, running]
+    pool.processes = fakes
+    pool._error_file(0).write_text("voice model /x.onnx: broken\n")
+    now = time.monotonic()
+    pool._spawned = {0: now - 1.0, 1: now - 2.0}  # failed after 1 s; the sibling is still loading
+    with caplog.at_level("ERROR"):
+        assert pool.watch()
+        assert pool.processes == fakes, "nothing restarted"
+        assert not caplog.text, "the sibling may yet fail the same way: nothing said yet"
+        pool._spawned[1] = now - 60.0  # the sibling has long outlived it: it loaded the voice
+        assert pool.watch()
+        assert pool.watch()
+    assert caplog.text.count("could not load its voice and is not restarted: voice model /x.onnx: broken") == 1
+    assert (pool.failure,) == ("",)
+    running.code = VOICE_LOAD_EXIT_CODE
+    assert not pool.watch()
+    assert pool.failure == "voice model /x.onnx: broken"  # the first line; the second worker left none

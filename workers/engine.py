@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from piper import PiperVoice, SynthesisConfig
+import onnxruntime
+from piper import PiperVoice
 from piper.config import PiperConfig
 
-from swtts.config import VoiceSettings
+from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.timings import Phone
 from swtts.protocol import SynthesisParams
@@ -84,14 +86,17 @@ class Engine:
         batching: str = "off",
         solo_threads: int = 0,
         quick_start: bool = False,
+        identify: bool = True,
     ) -> None:
         voice = check_voice(model)
+        digest = _Digest(voice) if identify else None  # hashing 60 MB overlaps the session's load
         config = _piper_config(voice)
         providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
         self._word_phonemes: dict[str, list[str]] = {}
         self.quick_start = quick_start
+        self._run_options = onnxruntime.RunOptions()
         self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
         if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
@@ -105,7 +110,7 @@ class Engine:
         self.info = VoiceInfo(
             name=voice.name,
             model_path=str(voice.model_path),
-            voice_hash=voice_digest(voice.model_path, voice.config_path),
+            voice_hash=digest.result() if digest is not None else "",
             sample_rate=voice.sample_rate,
             num_speakers=voice.num_speakers,
             speakers=voice.speakers,
@@ -130,8 +135,13 @@ class Engine:
         )
 
     @classmethod
-    def from_settings(cls, voice: VoiceSettings, threads: int | None = None) -> Engine:
-        """The configured voice on ``threads`` (default ``voice.threads``, else every core)."""
+    def from_settings(cls, settings: Settings, threads: int | None = None) -> Engine:
+        """The configured voice on ``threads`` (default ``voice.threads``, else every core).
+
+        With the cache off in these settings the voice is not identified (no content hash):
+        its audio will not be cached, so nothing needs its identity.
+        """
+        voice = settings.voice
         cores = os.cpu_count() or 1
         return cls(
             voice.model or None,
@@ -141,6 +151,7 @@ class Engine:
             voice.batching,
             voice.solo_threads or cores,
             voice.quick_start,
+            identify=settings.cache.enabled,
         )
 
     def _open_sessions(
@@ -167,22 +178,18 @@ class Engine:
         """
         voice = self.solo_voice if solo and self.solo_voice is not None else self.voice
         started = time.perf_counter()
-        config = SynthesisConfig(
-            speaker_id=params.speaker if self.info.num_speakers > 1 else None,
-            length_scale=params.length_scale,
-            noise_scale=params.noise_scale,
-            noise_w_scale=params.noise_w,
-            normalize_audio=False,
-        )
+        scales = self._scales(params)
         sentences: list[Spoken] = []
         phonemes: list[str] = []
         for start, end in sentence_spans(text) or [(0, len(text))]:
-            audio, spoken = self._speak(voice, text[start:end], config)
+            audio, spoken = self._speak(voice, text[start:end], scales, params.speaker)
             sentences.append(audio)
             phonemes.extend(spoken)
         return self._finish(sentences, phonemes, params, (time.perf_counter() - started) * 1000)
 
-    def _speak(self, voice: PiperVoice, text: str, config: SynthesisConfig) -> tuple[Spoken, list[str]]:
+    def _speak(
+        self, voice: PiperVoice, text: str, scales: tuple[float, float, float], speaker: int
+    ) -> tuple[Spoken, list[str]]:
         """One sentence's audio, in forward passes of at most MAX_PASS_PHONEMES, and its phonemes
         per espeak sentence (as ``PiperVoice.synthesize`` would give them, without its unbounded passes)."""
         parts: list[Spoken] = []
@@ -190,16 +197,47 @@ class Engine:
         for sentence in voice.phonemize(text):
             if not sentence:
                 continue
-            pieces = [self._forward(voice, piece, config) for piece in bounded_pieces(sentence)]
+            pieces = [self._forward(voice, piece, scales, speaker) for piece in bounded_pieces(sentence)]
             parts.append(joined(pieces, self.info.sample_rate))
             spoken.append("".join(sentence))
         return concatenated(parts), spoken
 
-    @staticmethod
-    def _forward(voice: PiperVoice, phonemes: list[str], config: SynthesisConfig) -> Spoken:
-        audio, samples_per_id = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), config, True)
-        clipped = np.clip(audio, -1.0, 1.0).astype(np.float32)
+    def _forward(
+        self, voice: PiperVoice, phonemes: list[str], scales: tuple[float, float, float], speaker: int
+    ) -> Spoken:
+        """One pass: its audio, and each phoneme's span of it from the durations output."""
+        ids = voice.phonemes_to_ids(phonemes)
+        outputs = self._run(voice, [ids], scales, [speaker])
+        samples_per_id = (
+            (outputs[1].reshape(-1)[: len(ids)] * voice.config.hop_length).astype(np.int64)
+            if len(outputs) > 1
+            else None
+        )
+        clipped = np.clip(outputs[0].reshape(-1), -1.0, 1.0).astype(np.float32)
         return Spoken(clipped, pass_phones(phonemes, voice.config.phoneme_id_map, samples_per_id))
+
+    def _run(
+        self, voice: PiperVoice, rows: list[list[int]], scales: tuple[float, float, float], speakers: list[int]
+    ) -> list[np.ndarray]:
+        """One forward pass over padded rows of phoneme ids; the graph's outputs (audio first).
+
+        It runs with this engine's run options, so :meth:`cancel` ends a pass in progress.
+        """
+        ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
+        for position, row in enumerate(rows):
+            ids[position, : len(row)] = row
+        inputs: dict[str, np.ndarray] = {
+            "input": ids,
+            "input_lengths": np.array([len(row) for row in rows], dtype=np.int64),
+            "scales": np.array(scales, dtype=np.float32),
+        }
+        if self.info.num_speakers > 1:
+            inputs["sid"] = np.array(speakers, dtype=np.int64)
+        return list(voice.session.run(None, inputs, self._run_options))
+
+    def cancel(self) -> None:
+        """End the forward pass in progress, and refuse any later one: the engine is being dropped."""
+        self._run_options.terminate = True
 
     def word_phonemes(self, text: str) -> list[str]:
         """How the voice reads ``text`` on its own (its phonemes, sentences joined by a space); remembered."""
@@ -259,18 +297,7 @@ class Engine:
         return results
 
     def _run_batch(self, batch: list[_Row], scales: tuple[float, float, float]) -> list[Spoken]:
-        longest = max(len(row.ids) for row in batch)
-        ids = np.zeros((len(batch), longest), dtype=np.int64)
-        for position, row in enumerate(batch):
-            ids[position, : len(row.ids)] = row.ids
-        inputs: dict[str, np.ndarray] = {
-            "input": ids,
-            "input_lengths": np.array([len(row.ids) for row in batch], dtype=np.int64),
-            "scales": np.array(scales, dtype=np.float32),
-        }
-        if self.info.num_speakers > 1:
-            inputs["sid"] = np.array([row.speaker for row in batch], dtype=np.int64)
-        audio, durations = self.voice.session.run(None, inputs)[:2]
+        audio, durations = self._run(self.voice, [row.ids for row in batch], scales, [row.speaker for row in batch])[:2]
         hop = self.voice.config.hop_length
         id_map = self.voice.config.phoneme_id_map
         out = []
@@ -318,6 +345,28 @@ class _Row:
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
+
+
+class _Digest:
+    """:func:`voice_digest` on a thread of its own (hashlib lets go of the GIL while it hashes)."""
+
+    def __init__(self, voice: VoiceFile) -> None:
+        self._value = ""
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(voice,), name="voice-digest", daemon=True)
+        self._thread.start()
+
+    def _run(self, voice: VoiceFile) -> None:
+        try:
+            self._value = voice_digest(voice.model_path, voice.config_path)
+        except BaseException as exc:  # re-raised by result(), on the engine's own thread
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def alignment_graph(model_path: Path) -> bytes:

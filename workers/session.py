@@ -105,7 +105,12 @@ def open_session(
     graph: str | bytes, threads: int, providers: Providers, shared_arena: bool = False, optimize: bool = True
 ) -> onnxruntime.InferenceSession:
     """A session over a model path or serialized graph with :func:`session_options`."""
-    return onnxruntime.InferenceSession(graph, session_options(threads, shared_arena, optimize), providers)
+    options = session_options(threads, shared_arena, optimize)
+    if providers == ["CPUExecutionProvider"]:
+        # The memory-pattern planner keeps a block per input shape it has seen, and every sentence
+        # has its own: a worker went from 360 to 515 MiB over 8,000 characters with it, at the same speed.
+        options.enable_mem_pattern = False
+    return onnxruntime.InferenceSession(graph, options, providers)
 
 
 def session_options(threads: int, shared_arena: bool = False, optimize: bool = True) -> onnxruntime.SessionOptions:

@@ -64,6 +64,7 @@ class Worker:
         voice = settings.voice
         self.capacity = voice.batch_max_size if engine.batching else 1
         self.batch_wait_s = voice.batch_max_wait_ms / 1000
+        self.poll_s = min(settings.service.heartbeat_interval_s, 0.25)  # how soon an idle worker sees stop_event
         self._socket_lock = threading.Lock()  # held by the main loop except while it is speaking
         self._speaking = False
         self._dealer: zmq.Socket[bytes] | None = None
@@ -95,7 +96,7 @@ class Worker:
                     pending = []
                 if self.stop_event.is_set():
                     break
-                if dealer.poll(timeout=int(min(interval, 0.25) * 1000)):
+                if dealer.poll(timeout=int(self.poll_s * 1000)):
                     heard = time.monotonic()
                     backoff = service.reconnect_initial_s
                     self._drain(dealer, pending)
@@ -258,7 +259,11 @@ class Worker:
             else:
                 results = [self.engine.synthesize(readings[0].spoken, group[0].params, group[0].solo)]
         except Exception as exc:  # any engine failure must reach the broker, not kill the worker
-            LOGGER.exception("chunk(s) %s failed", ", ".join(f"{t.request_id}:{t.index}" for t in group))
+            chunks = ", ".join(f"{t.request_id}:{t.index}" for t in group)
+            if self.stop_event.is_set():  # cut short by a stop (Engine.cancel): nothing went wrong
+                LOGGER.debug("chunk(s) %s cut short: the worker is stopping, the broker re-sends them", chunks)
+                return
+            LOGGER.exception("chunk(s) %s failed", chunks)
             for task in group:
                 yield Failed(task.request_id, task.index, f"{type(exc).__name__}: {exc}")
             return
@@ -300,7 +305,7 @@ def send(dealer: zmq.Socket[bytes], message: Message) -> None:
 
 def run_worker(settings: Settings, endpoint: str | None = None, parent_pid: int | None = None) -> None:
     """Load the configured voice and serve until SIGINT/SIGTERM (or the parent process exits)."""
-    worker = Worker(Engine.from_settings(settings.voice), settings, endpoint, parent_pid)
+    worker = Worker(Engine.from_settings(settings), settings, endpoint, parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop_event.set())
     worker.run()

@@ -11,11 +11,10 @@ import logging
 import math
 from dataclasses import replace
 
-from swtts.broker.cache import CachedAudio, cache_key
+from swtts.broker.cache import cache_key
 from swtts.broker.scheduler.collector import Collector
-from swtts.broker.scheduler.state import ChunkResult, Job, Request, State
+from swtts.broker.scheduler.state import Job, Request, State
 from swtts.pipeline.chunker import Chunk, looks_complete, split_text
-from swtts.pipeline.timings import words_from_ink
 from swtts.protocol import (
     Accepted,
     ErrorCode,
@@ -85,26 +84,12 @@ class Admission:
         self.collector.emit_ready(request)
 
     def _enqueue(self, request: Request, chunks: list[Chunk]) -> None:
-        """Each chunk joins the request: answered from the cache at once, or queued for a worker."""
+        """Each chunk joins the request's queue; the cache is asked when its turn comes
+        (:meth:`Collector.serve_cached`), so a cached document is never loaded whole."""
         now = self.state.clock()
         for chunk in chunks:
-            key = self._chunk_key(request, chunk.text)
-            request.jobs.append(Job(chunk, key, now))
-            cached = self.cache_get(key)
-            if cached is None:
-                request.pending.append(chunk.index)
-            else:
-                request.results[chunk.index] = ChunkResult(
-                    cached.pcm,
-                    cached.sample_rate,
-                    tuple(cached.meta.get("sentence_samples", [])),
-                    str(cached.meta.get("phonemes", "")),
-                    0.0,
-                    0.0,
-                    "cache",
-                    True,
-                    words=words_from_ink(chunk.text, cached.meta.get("words", [])) or (),
-                )
+            request.jobs.append(Job(chunk, self._chunk_key(request, chunk.text), now))
+            request.pending.append(chunk.index)
 
     def _share_of(self, text: str, voice: str | None) -> int | None:
         """Characters per worker, so a text shorter than workers x max_chunk_chars still reaches them all.
@@ -176,7 +161,7 @@ class Admission:
         The document entry holds the chunking only; audio comes from the chunk entries, so
         nothing is stored twice and a chunk evicted since is simply synthesized again.
         """
-        cached = self.cache_get(request.doc_key)
+        cached = self.collector.cache_get(request.doc_key)
         if cached is None:
             return []
         try:
@@ -193,7 +178,7 @@ class Admission:
         from READY); the producer removed the markup, so the text sent carries that already.
         """
         worker = self.state.worker_with(request.voice) if request.use_cache else None
-        if worker is None:
+        if worker is None or not worker.ready.voice_hash:  # "": the voice is not identified
             return None
         normalizer = worker.ready.normalizer if request.normalize else None
         return worker.ready.voice_hash, {**request.params.to_wire(), "format": "pcm_s16le_mono", "read": normalizer}
@@ -208,13 +193,3 @@ class Admission:
             return None
         chunking = {"max_chunk_chars": request.max_chunk_chars, "first_chunk_chars": request.first_chunk_chars}
         return cache_key("doc", text, voice[0], {**voice[1], **chunking})
-
-    def cache_get(self, key: str | None) -> CachedAudio | None:
-        state = self.state
-        if key is None or state.cache is None:
-            return None
-        cached = state.cache.get(key)
-        state.metrics.cache_events.labels("hit" if cached else "miss").inc()
-        if cached is not None:
-            state.metrics.chunks.labels("cached").inc()
-        return cached

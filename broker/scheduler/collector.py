@@ -5,6 +5,10 @@ receives audio in document order, each chunk exactly once; the request ends with
 its chunk list cached) or with one ERROR; a request whose audio is empty altogether (a text of
 only punctuation, which the voice does not read) ends with an ``empty_text`` error rather than
 a silent file.
+
+Memory stays flat in the document's length: a cached chunk is read from the cache only when
+its turn comes, a bounded number of results wait per request (:meth:`State.holds_enough`), and nothing
+more is sent to a producer whose queue is full (a slow reader) until it has taken some.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 
 from swtts.broker.cache import CachedAudio
 from swtts.broker.scheduler.state import ChunkResult, Job, Request, State, Worker
-from swtts.pipeline.timings import words_to_ink
+from swtts.pipeline.timings import words_from_ink, words_to_ink
 from swtts.protocol import (
     CHANNELS,
     SAMPLE_WIDTH,
@@ -139,10 +143,60 @@ class Collector:
     def malformed(self, worker: Worker, index: int, problem: str) -> str:
         return f"chunk {index}: worker {worker.label} sent a malformed result ({problem})"
 
-    def emit_ready(self, request: Request) -> None:
-        """Send every result that is next in document order; finish the request when all are out."""
+    def cache_get(self, key: str | None) -> CachedAudio | None:
+        state = self.state
+        if key is None or state.cache is None:
+            return None
+        cached = state.cache.get(key)
+        state.metrics.cache_events.labels("hit" if cached else "miss").inc()
+        if cached is not None:
+            state.metrics.chunks.labels("cached").inc()
+        return cached
+
+    def serve_cached(self, request: Request) -> None:
+        """Send what is next; answer the head of the request's queue from the cache, within its limit.
+
+        The first chunk the cache does not have stops it: that one goes to a worker (dispatch
+        takes only chunks the cache was asked for), and the ones after it are asked once it is gone.
+        """
+        budget = self.state.ahead_limit()  # chunks sent in one turn: the socket says between turns if it is full
+        while True:
+            budget -= self.emit_ready(request, budget)
+            if budget <= 0:
+                self.state.more_to_send = True  # the broker takes another turn at once
+                return
+            if not request.pending or self.state.holds_enough(request):
+                return
+            index = request.pending[0]
+            job = request.jobs[index]
+            if job.looked_up:
+                return
+            job.looked_up = True
+            cached = self.cache_get(job.cache_key)
+            if cached is None:
+                return
+            request.pending.popleft()
+            request.results[index] = ChunkResult(
+                cached.pcm,
+                cached.sample_rate,
+                tuple(cached.meta.get("sentence_samples", [])),
+                str(cached.meta.get("phonemes", "")),
+                0.0,
+                0.0,
+                "cache",
+                True,
+                words=words_from_ink(job.chunk.text, cached.meta.get("words", [])) or (),
+            )
+
+    def emit_ready(self, request: Request, most: int | None = None) -> int:
+        """Send the results that are next in document order (at most ``most``), unless the
+        producer's queue is full; finish the request when all are out. Returns how many were sent."""
         state, metrics = self.state, self.state.metrics
-        while request.next_emit in request.results:
+        sent = 0
+        while request.next_emit in request.results and request.client not in state.blocked:
+            if most is not None and sent >= most:
+                break
+            sent += 1
             index = request.next_emit
             result = request.results.pop(index)
             chunk = request.jobs[index].chunk
@@ -179,6 +233,7 @@ class Collector:
             state.send(request.client, audio)
         if request.closed and request.next_emit == len(request.jobs):
             self._complete(request)
+        return sent
 
     def _complete(self, request: Request) -> None:
         if request.audio_samples == 0:  # the voice found nothing to say ("...", "?", "--"): no silent file

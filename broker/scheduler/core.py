@@ -185,7 +185,17 @@ class Scheduler:
         return out
 
     def dispatch(self) -> None:
-        dispatch(self.state)
+        self.state.more_to_send = False
+        dispatch(self.state, self.collector.serve_cached)
+
+    def set_blocked(self, peers: set[bytes]) -> None:
+        """The peers whose outgoing queue is full now; those freed get what waited for them."""
+        freed = self.state.blocked - peers
+        self.state.blocked = peers
+        if freed:
+            for request in [r for r in self.requests.values() if r.client in freed]:
+                self.collector.emit_ready(request)
+            self.dispatch()
 
     def status(self, echo: str = "") -> StatusReply:
         return status.snapshot(self.state, self.dead_workers, self.started, echo)

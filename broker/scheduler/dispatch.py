@@ -18,18 +18,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from swtts.broker.scheduler.deadlines import chunk_deadline_s
 from swtts.broker.scheduler.state import Request, State, Worker, speaks
 from swtts.protocol import Task
 
 
-def dispatch(state: State) -> None:
+def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
     """Give queued chunks to free workers one at a time, least loaded worker first.
 
     The least loaded worker has the fewest chunks in flight, then was used longest ago. One
     chunk per turn matters for batching workers (capacity > 1): filling one worker's every
     slot before the next left a GPU's other workers idle while one padded all the passes.
+
+    ``serve_cached`` first answers what the cache has at the head of each queue, so only
+    chunks the cache lacks reach a worker (and a cached document needs no free worker).
     """
+    for waiting in list(state.requests.values()):
+        serve_cached(waiting)
     declined: set[bytes] = set()
     while True:
         free = [w for w in state.workers.values() if w.has_room and w.identity not in declined]
@@ -56,6 +63,7 @@ def dispatch(state: State) -> None:
             request.lead_host = worker.host if leads else None
         solo = leads or _alone(state, worker)
         state.send(worker.identity, Task(request.id, index, job.chunk.text, request.params, solo, request.normalize))
+        serve_cached(request)  # what follows may be in the cache
 
 
 def _alone(state: State, worker: Worker) -> bool:
@@ -92,8 +100,10 @@ def _idle_neighbours(state: State, worker: Worker) -> list[Worker] | None:
 def _next_request_for(state: State, worker: Worker) -> Request | None:
     best: Request | None = None
     for request in state.requests.values():
-        if not request.pending or not speaks(worker, request):
+        if not request.pending or not speaks(worker, request) or not request.jobs[request.pending[0]].looked_up:
             continue
+        if state.holds_enough(request):
+            continue  # it waits for its producer to take what is done
         if 0 in request.in_flight and request.lead_host is not None and request.lead_host == worker.host:
             continue  # its first chunk is being spoken on every core of this host
         if best is None or _turn(request) < _turn(best):

@@ -29,6 +29,10 @@ from swtts.protocol import (
 
 Outbox = list[tuple[bytes, list[bytes]]]
 
+AHEAD_CHUNKS = 4
+"""At least this many chunks of a request may be done ahead of what its producer has taken."""
+OUT_OF_ORDER_FACTOR = 4
+
 
 @dataclass
 class ChunkResult:
@@ -55,6 +59,7 @@ class Job:
     enqueued: float
     attempts: int = 0
     dispatched: float = 0.0
+    looked_up: bool = False  # the cache was asked (and had nothing): its turn is a worker's
 
 
 @dataclass
@@ -183,6 +188,8 @@ class State:
     requests: dict[str, Request] = field(default_factory=dict)
     workers: dict[bytes, Worker] = field(default_factory=dict)  # in the order they first said READY
     outbox: Outbox = field(default_factory=list)
+    blocked: set[bytes] = field(default_factory=set)  # peers whose outgoing queue is full (they read slowly)
+    more_to_send: bool = False  # a turn ended with audio ready to send: the next one comes at once
     audio_seconds_total: float = 0.0
     warnings: RateLimitedLog = field(init=False)  # about peers' bad messages, so a flood is not a log flood
 
@@ -199,6 +206,19 @@ class State:
         for worker in self.workers.values():
             first.setdefault(worker.voice, worker.description)
         return {name: replace(voice, workers=counts[name]) for name, voice in first.items()}
+
+    def ahead_limit(self) -> int:
+        """Results a request may hold that its producer has not taken yet: beyond this, while its
+        producer's queue is full (a slow reader), its chunks are neither dispatched nor read from
+        the cache, so the broker's memory follows this, not the document's length."""
+        return max(AHEAD_CHUNKS, len(self.workers))
+
+    def holds_enough(self, request: Request) -> bool:
+        """Whether ``request`` holds as many results as it may: :meth:`ahead_limit` while its
+        producer is blocked, otherwise a few times that (results done out of order behind a long
+        chunk still in progress must not keep the other workers idle)."""
+        limit = self.ahead_limit() * (1 if request.client in self.blocked else OUT_OF_ORDER_FACTOR)
+        return len(request.results) >= limit
 
     def worker_with(self, voice: str | None) -> Worker | None:
         """The longest-connected worker holding ``voice``."""
