@@ -1,7 +1,7 @@
 """Word timings: what they cost, and how well they agree with the audio (figures for docs/benchmarks.md).
 
 Cost: the same sentences through one session of the plain voice and one of the voice with its
-duration output (:func:`~swtts.workers.engine.alignment_graph`), alternating, one thread each;
+duration output (:func:`~swtts.workers.graph.alignment_graph`), alternating, one thread each;
 then the word mapping per chunk against that chunk's synthesis, and the patch's load time.
 Agreement: a multi-chunk text through the real service, its assembled audio checked against
 PocketSphinx's forced alignment (:mod:`scripts.forced_alignment`) and against energy onsets:
@@ -30,7 +30,8 @@ from swtts.pipeline.normalize import normalize
 from swtts.pipeline.timings import word_timings
 from swtts.protocol import SynthesisParams
 from swtts.service import EmbeddedService
-from swtts.workers.engine import Engine, alignment_graph
+from swtts.workers.engine import Engine
+from swtts.workers.graph import alignment_graph
 from swtts.workers.session import open_session
 from tests.test_word_timings import ARTICLE
 

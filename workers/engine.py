@@ -34,6 +34,7 @@ from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.timings import Phone
 from swtts.protocol import SynthesisParams
+from swtts.workers.graph import alignment_graph
 from swtts.workers.loudness import level_audio
 from swtts.workers.passes import bounded_pieces
 from swtts.workers.phones import Spoken, concatenated, joined, pass_phones
@@ -87,6 +88,7 @@ class Engine:
         solo_threads: int = 0,
         quick_start: bool = False,
         identify: bool = True,
+        graphs: Path | None = None,
     ) -> None:
         voice = check_voice(model)
         digest = _Digest(voice) if identify else None  # hashing 60 MB overlaps the session's load
@@ -97,6 +99,7 @@ class Engine:
         self._word_phonemes: dict[str, list[str]] = {}
         self.quick_start = quick_start
         self._run_options = onnxruntime.RunOptions()
+        self._graphs = graphs
         self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
         if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
@@ -139,7 +142,8 @@ class Engine:
         """The configured voice on ``threads`` (default ``voice.threads``, else every core).
 
         With the cache off in these settings the voice is not identified (no content hash):
-        its audio will not be cached, so nothing needs its identity.
+        its audio will not be cached, so nothing needs its identity. The voice's graph patch is
+        kept in the cache's folder either way (see :mod:`swtts.workers.graph`).
         """
         voice = settings.voice
         cores = os.cpu_count() or 1
@@ -152,6 +156,7 @@ class Engine:
             voice.solo_threads or cores,
             voice.quick_start,
             identify=settings.cache.enabled,
+            graphs=settings.cache.directory() / "graphs",
         )
 
     def _open_sessions(
@@ -163,7 +168,7 @@ class Engine:
         self.solo_threads = solo_threads if solo_wanted else 0
         optimize = not (self.quick_start and device == "cpu")
         try:
-            graph = alignment_graph(voice.model_path)
+            graph = alignment_graph(voice.model_path, self._graphs)
             session = open_session(graph, self.threads, providers, bool(self.solo_threads), optimize)
             solo = open_session(graph, self.solo_threads, providers, True, optimize) if self.solo_threads else None
         except Exception as exc:  # onnxruntime's own errors are plain Exceptions, one class per status code
@@ -367,27 +372,6 @@ class _Digest:
         if self._error is not None:
             raise self._error
         return self._value
-
-
-def alignment_graph(model_path: Path) -> bytes:
-    """The model with its phoneme-duration tensor (``w_ceil``) as a second output, in memory only.
-
-    Protobuf merges a message's repeated fields when it is read twice, so the file's bytes
-    followed by a small message holding just that graph output are the patched model: no
-    re-serializing of the weights (a third of a second for a 60 MB voice), only a parse to
-    find the tensor. A model that already exposes it is left as it is.
-    """
-    import onnx
-    from piper.patch_voice_with_alignment import add_alignment_output
-
-    raw = model_path.read_bytes()
-    try:
-        tensor = add_alignment_output(onnx.load_from_string(raw))  # on a parsed copy: only its name is kept
-    except ValueError as exc:
-        LOGGER.debug("no alignment output added to %s: %s", model_path, exc)
-        return raw
-    extra: bytes = onnx.ModelProto(graph=onnx.GraphProto(output=[onnx.ValueInfoProto(name=tensor)])).SerializeToString()
-    return raw + extra
 
 
 def one_line(exc: BaseException) -> str:
