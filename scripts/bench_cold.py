@@ -13,8 +13,9 @@ hit) and a config whose endpoint nobody else uses, so its probe for a running se
 
 Memory, peak RSS (``VmHWM``, reset between runs through ``/proc/PID/clear_refs``):
 
-* a ``serve`` broker and its two workers, idle and after the article and 20,000 characters
-  without punctuation, with the solo session (the default) and without it (``solo_threads = 1``);
+* a ``serve`` broker and its two workers, idle, then speaking the article or 20,000 characters
+  without punctuation (a fresh service for each, so one text's arena does not count for the
+  other), with the solo session (the default) and without it (``solo_threads = 1``);
 * the broker and a ``say --connect`` client for documents of 5,000, 50,000 and 200,000
   characters (the article repeated; the cache on, so the longer ones are mostly answered from it:
   the case where audio arrives faster than anyone can write it);
@@ -234,22 +235,21 @@ def worker_memory(bench: Bench) -> list[str]:
     text = bench.folder / "unpunctuated.txt"
     text.write_text(unpunctuated(20_000))
     article = bench.folder / "article.txt"
+    article.write_text(ARTICLE)
     lines = [
         "| `serve --workers 2` | broker idle | worker idle | worker peak, article | worker peak, 20,000 chars unpunctuated |",
         "|---|---:|---:|---:|---:|",
     ]
     for label, extra in (("solo session (default)", ""), ("no solo session", "[voice]\nsolo_threads = 1\n")):
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
-        config = bench.config("memory" + str(len(lines)), endpoint, extra)
         print(f"worker memory, {label}", file=sys.stderr)
-        with serving(bench, config) as serve:
-            workers = children_of(serve.pid)
-            idle = [mib(pid, "VmRSS") for pid in workers]
-            broker_idle = mib(serve.pid, "VmRSS")
-            peaks = []
-            for source in (article, text):
-                for pid in workers:
-                    reset_peak(pid)
+        peaks = []
+        for source in (article, text):
+            endpoint = f"tcp://127.0.0.1:{free_port()}"
+            config = bench.config(f"memory{len(lines)}-{source.stem}", endpoint, extra)
+            with serving(bench, config) as serve:
+                workers = children_of(serve.pid)
+                idle = [mib(pid, "VmRSS") for pid in workers]
+                broker_idle = mib(serve.pid, "VmRSS")
                 say = ["say", "--connect", endpoint, "--file", str(source), "-o", str(bench.folder / "m.wav")]
                 run(bench.swtts(*say, "--no-cache", "--config", str(config)))
                 peaks.append(max(mib(pid, "VmHWM") for pid in workers))
@@ -292,6 +292,7 @@ def main() -> int:
     parser.add_argument("--article-rounds", type=int, default=3, help="interleaved rounds of the article")
     parser.add_argument("--sizes", default="5000,50000,200000", help="document lengths for the memory table")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-cold", action="store_true", help="only the memory tables")
     parser.add_argument("--note", default="", help="a sentence about the conditions (e.g. a shared machine)")
     parser.add_argument("--output", type=Path, help="replace the cold section of this markdown file")
     args = parser.parse_args()
@@ -303,15 +304,16 @@ def main() -> int:
         parts = [machine_line(), ""]
         if args.note:
             parts += [args.note, ""]
-        parts += cold(bench, args.rounds, args.article_rounds)
-        parts += [
-            "",
-            f"Peak RSS of the one-shot `say` process (its in-process worker included): short sentence "
-            f"{statistics.median(bench.peaks['say short']):.0f} MiB, article "
-            f"{statistics.median(bench.peaks['say article']):.0f} MiB (its second worker is a process of its "
-            f"own); the Piper CLI {statistics.median(bench.peaks['piper short']):.0f} / "
-            f"{statistics.median(bench.peaks['piper article']):.0f} MiB.",
-        ]
+        if not args.skip_cold:
+            parts += cold(bench, args.rounds, args.article_rounds)
+            parts += [
+                "",
+                f"Peak RSS of the one-shot `say` process (its in-process worker included): short sentence "
+                f"{statistics.median(bench.peaks['say short']):.0f} MiB, article "
+                f"{statistics.median(bench.peaks['say article']):.0f} MiB (its second worker is a process of "
+                f"its own); the Piper CLI {statistics.median(bench.peaks['piper short']):.0f} / "
+                f"{statistics.median(bench.peaks['piper article']):.0f} MiB.",
+            ]
         if not args.skip_memory:
             parts += ["", *worker_memory(bench), "", *document_memory(bench, [int(s) for s in args.sizes.split(",")])]
     body = "\n".join(parts)
