@@ -94,6 +94,11 @@ class Metrics:
         self.cache_evictions = Gauge("swtts_cache_evictions", "Entries evicted from the cache", registry=r)
         self.audio_seconds = Counter("swtts_audio_seconds", "Seconds of audio produced", registry=r)
 
+    @property
+    def registries(self) -> list[Any]:
+        """What there is to expose: this registry, or nothing when the metrics are off."""
+        return [self.registry] if self.enabled else []
+
     def serve(self, host: str, port: int) -> None:
         """Expose the registry over HTTP from a daemon thread; OSError naming the address if it cannot."""
         from prometheus_client import start_http_server

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeAlias
 
 from swtts.config import ConfigError, Settings, parse_text
@@ -108,3 +110,26 @@ def number(low: float, above: bool = False) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def add_text_source(parser: argparse.ArgumentParser, what: str) -> None:
+    """The text as an argument, or ``--file PATH`` (``-`` for stdin): read by :func:`read_text`."""
+    parser.add_argument("text", nargs="?", help=f"{what} (or use --file)")
+    parser.add_argument("--file", "-f", help="read the text from a file, or '-' for stdin")
+
+
+def read_text(args: argparse.Namespace) -> str:
+    """The text of :func:`add_text_source`'s flags; ValueError naming what is wrong."""
+    if args.text is not None and args.file:
+        raise ValueError("give the text or --file, not both")
+    if args.file == "-":
+        return sys.stdin.read()
+    if args.file:
+        try:
+            return Path(args.file).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{args.file} is not valid UTF-8 (byte offset {exc.start})") from None
+    if args.text is None:
+        raise ValueError("nothing to say: give the text, or --file PATH (or --file - for stdin)")
+    text: str = args.text
+    return text

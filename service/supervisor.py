@@ -98,8 +98,7 @@ class Supervisor:
             return None
         from swtts.gateways.http import HttpThread
 
-        metrics = self.broker.metrics  # its registry exists only when [metrics] enabled
-        return HttpThread(self.settings, self.endpoint, [metrics.registry] if metrics.enabled else [])
+        return HttpThread(self.settings, self.endpoint, self.broker.metrics.registries)
 
     def run(self) -> None:
         """Serve until stopped (signal, parent gone); then drain and stop the workers.

@@ -6,8 +6,7 @@ import argparse
 import logging
 import sys
 
-from swtts.cli.commands.say import read_text
-from swtts.cli.flags import Subcommands, UsageError, add_setting
+from swtts.cli.flags import Subcommands, UsageError, add_setting, add_text_source, read_text
 from swtts.config import Settings
 
 LOGGER = logging.getLogger(__name__)
@@ -21,8 +20,7 @@ def register(commands: Subcommands) -> None:
         "numbers, money, times, dates, units and abbreviations written out in the voice's language. "
         "Nothing is synthesized and no voice is loaded.",
     )
-    normalize.add_argument("text", nargs="?", help="the text (or use --file)")
-    normalize.add_argument("--file", "-f", help="read the text from a file, or '-' for stdin")
+    add_text_source(normalize, "the text")
     normalize.add_argument("--language", metavar="CODE", help="read it in this language (en, fr, en_US, fr-fr, ...)")
     add_setting(
         normalize,

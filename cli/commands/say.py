@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from swtts.cli.flags import Subcommands, UsageError, add_connect, add_setting
+from swtts.cli.flags import Subcommands, UsageError, add_connect, add_setting, add_text_source, read_text
 from swtts.cli.running import running_service
 from swtts.config import Settings
 from swtts.pipeline.output_path import check_writable
@@ -46,8 +46,7 @@ def register(commands: Subcommands) -> None:
         "endpoint is used if it has a worker with the voice; otherwise a broker and local workers are started "
         "for this one command and stopped after it.",
     )
-    say.add_argument("text", nargs="?", help="text to speak (or use --file)")
-    say.add_argument("--file", "-f", help="read the text from a file, or '-' for stdin")
+    add_text_source(say, "text to speak")
     say.add_argument(
         "--output", "-o", default="speech.wav", help="WAV/FLAC/OGG path, or '-' for raw s16le PCM on stdout"
     )
@@ -142,22 +141,6 @@ def _check_workers(args: argparse.Namespace, settings: Settings) -> None:
     if args.workers is not None:
         raise UsageError("--workers must be at least 1 for say, which needs a worker (or use --connect)")
     raise UsageError("service.workers = 0 leaves say without a worker: give --workers N or --connect")
-
-
-def read_text(args: argparse.Namespace) -> str:
-    if args.text is not None and args.file:
-        raise ValueError("give the text or --file, not both")
-    if args.file == "-":
-        return sys.stdin.read()
-    if args.file:
-        try:
-            return Path(args.file).read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{args.file} is not valid UTF-8 (byte offset {exc.start})") from None
-    if args.text is None:
-        raise ValueError("nothing to say: give the text, or --file PATH (or --file - for stdin)")
-    text: str = args.text
-    return text
 
 
 def _stdin_pieces() -> Iterator[str]:
