@@ -22,12 +22,15 @@ from typing import NamedTuple, Protocol
 import srt
 import webvtt
 
+from swtts.pipeline.normalize.abbreviations import period_ends_sentence
+
 MAX_LINE = 42
 MAX_LINES = 2
 MAX_CUE_S = 6.0
 MIN_CUE_S = 0.8  # a short cue stays up this long, unless the next one starts first
 PAUSE_S = 0.6  # a silence this long between words ends a cue
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*$")
+_CONTEXT_WORDS = 3  # words before a '.' that tell an abbreviation after a name ("James St.")
 _CLAUSE_END = re.compile(r"[,;:—–]+[\"'”’»)\]]*$")
 FORMATS = (".srt", ".vtt")
 
@@ -105,13 +108,13 @@ def cues(words: Sequence[Shown]) -> list[Cue]:
     """The words in readable phrases (see the module's docstring)."""
     groups: list[list[Shown]] = []
     current: list[Shown] = []
-    for word in words:
+    for number, word in enumerate(words):
         if current and (word.start - current[-1].end >= PAUSE_S or not _fits([*current, word])):
             cut = _clause_cut(current) if word.start - current[-1].end < PAUSE_S else len(current)
             groups.append(current[:cut])
             current = current[cut:]
         current.append(word)
-        if _SENTENCE_END.search(word.text):
+        if _ends_sentence(words, number):
             groups.append(current)
             current = []
     if current:
@@ -122,6 +125,21 @@ def cues(words: Sequence[Shown]) -> list[Cue]:
         end = max(group[-1].end, min(group[0].start + MIN_CUE_S, following))
         result.append(Cue(tuple(group), round(end, 3)))
     return result
+
+
+def _ends_sentence(words: Sequence[Shown], number: int) -> bool:
+    """Whether word ``number`` ends a sentence: a single '.' is judged as the chunker judges it
+    ("Dr. Smith" and "p. 12" go on; "James St. The" ends), by the words before and after it."""
+    text = words[number].text
+    match = _SENTENCE_END.search(text)
+    if match is None:
+        return False
+    if not match.group().startswith(".") or match.group().startswith(".."):
+        return True
+    before = " ".join(word.text for word in words[max(0, number - _CONTEXT_WORDS) : number])
+    line = f"{before} {text}" if before else text
+    following = words[number + 1].text[:1] if number + 1 < len(words) else ""
+    return period_ends_sentence(line, len(line) - len(text) + match.start(), 0, following)
 
 
 def _fits(words: Sequence[Shown]) -> bool:

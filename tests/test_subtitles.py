@@ -50,6 +50,17 @@ def test_cues_are_readable_phrases_that_end_with_sentences_and_break_at_clauses(
     assert all(a.end <= b.start for a, b in itertools.pairwise(phrases))
 
 
+def test_an_abbreviation_does_not_end_a_cue_but_a_sentence_does() -> None:
+    text = "Dr. Smith lives on James St. The house is at No. 5 Elm Rd. It is small! Really."
+    phrases = cues(shown_words([timed(text)]))
+    assert [" ".join(w.text for w in cue.words) for cue in phrases] == [
+        "Dr. Smith lives on James St.",
+        "The house is at No. 5 Elm Rd.",
+        "It is small!",
+        "Really.",
+    ]
+
+
 def test_srt_and_webvtt_open_in_their_parsers_with_a_timestamp_per_word() -> None:
     phrases = cues(shown_words([timed("One two three. Four five, six seven.")]))
     parsed = list(srt.parse(to_srt(phrases)))
