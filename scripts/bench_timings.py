@@ -1,8 +1,8 @@
 """Word timings: what they cost, and how well they agree with the audio (figures for docs/benchmarks.md).
 
 Cost: the same sentences through one session of the plain voice and one of the voice with its
-duration output (:func:`~swtts.workers.graph.alignment_graph`), alternating, one thread each;
-then the word mapping per chunk against that chunk's synthesis, and the patch's load time.
+duration output (:func:`~swtts.workers.graph.build_graph`), alternating, one thread each;
+then the word mapping per chunk against that chunk's synthesis, and the graph's build time.
 Agreement: a multi-chunk text through the real service, its assembled audio checked against
 PocketSphinx's forced alignment (:mod:`scripts.forced_alignment`) and against energy onsets:
 where the audio turns loud after a silence of 100 ms or more, the nearest word start.
@@ -31,7 +31,7 @@ from swtts.pipeline.timings import word_timings
 from swtts.protocol import SynthesisParams
 from swtts.service import EmbeddedService
 from swtts.workers.engine import Engine
-from swtts.workers.graph import alignment_graph
+from swtts.workers.graph import VoiceGraph, build_graph
 from swtts.workers.session import open_session
 from tests.test_word_timings import ARTICLE
 
@@ -42,9 +42,11 @@ def cost(rounds: int) -> list[str]:
     engine = Engine(threads=1)
     model = Path(engine.info.model_path)
     started = time.perf_counter()
-    graph = alignment_graph(model)
+    graph = build_graph(model)
     patch_ms = (time.perf_counter() - started) * 1000
-    plain = PiperVoice(config=engine.voice.config, session=open_session(str(model), 1, ["CPUExecutionProvider"]))
+    plain = PiperVoice(
+        config=engine.voice.config, session=open_session(VoiceGraph(model, None), 1, ["CPUExecutionProvider"])
+    )
     aligned = PiperVoice(config=engine.voice.config, session=open_session(graph, 1, ["CPUExecutionProvider"]))
     text = ARTICLE.replace("\n", " ")
     sentences = [text[start:end] for start, end in sentence_spans(text)]
@@ -74,7 +76,7 @@ def cost(rounds: int) -> list[str]:
         f"- Mapping phonemes to words, per 200-character chunk (a fresh worker: each word read alone once): "
         f"median {statistics.median(mapping) * 1000:.1f} ms against {statistics.median(synthesis) * 1000:.0f} ms "
         f"of synthesis ({statistics.median(m / s for m, s in zip(mapping, synthesis, strict=True)) * 100:.1f} %).",
-        f"- Patching the voice at load (read, parse, append the output): {patch_ms:.0f} ms once per session.",
+        f"- Building the voice's graph (read, parse, add the output, index the weights): {patch_ms:.0f} ms, once per voice file.",
     ]
 
 

@@ -103,8 +103,8 @@ class EmbeddedService:
             self.pool.start()
             if self.in_process:
                 self._spawn_thread(self._run_local_worker, "local-worker", threads)
-                # Its imports first, alone: the voice's session then loads (letting go of the GIL
-                # for much of it) while this thread imports the broker, instead of after both.
+                # onnxruntime's import first, alone: the voice's session then loads (letting go of
+                # the GIL for much of it) while the engine and the broker are imported, not after.
                 self._imported.wait(self.start_timeout_s)
         except BaseException:
             self.stop()
@@ -159,14 +159,21 @@ class EmbeddedService:
         self._error = self._error or UnavailableError(line)
 
     def _run_local_worker(self, threads: int) -> None:
-        """A worker on this thread: the voice loads here while the broker starts on another."""
+        """A worker on this thread: the voice's sessions open on another from the moment onnxruntime
+        is imported, while this thread imports the engine and the caller's the broker."""
         try:
-            from swtts.workers.engine import Engine
-            from swtts.workers.worker import Worker
+            from swtts.workers.session import SessionOpening
+
+            opening = SessionOpening.for_settings(self.settings, threads)
         finally:
             self._imported.set()
         try:
-            worker = Worker(Engine.from_settings(self.settings, threads), self.settings, self.endpoint)
+            from swtts.workers.engine import Engine
+            from swtts.workers.worker import Worker, load_reading
+
+            voice = check_voice(self.settings.voice.model or None)
+            load_reading(voice.espeak_voice, voice.language)  # while the sessions open
+            worker = Worker(Engine.from_settings(self.settings, threads, opening), self.settings, self.endpoint)
         except VoiceLoadError as exc:
             self._error = self._error or exc  # raised to the caller as it is: the voice's own one line
             return

@@ -151,19 +151,19 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _watch_voice_loads() -> None:
-    """Note each Engine that loads the real voice (the engine module is imported by then, or unused)."""
-    engine = sys.modules.get("swtts.workers.engine")
-    if engine is None or hasattr(engine.Engine._open_sessions, "watched"):
+    """Note each session plan that opens the real voice (every load goes through one; the module is imported by then, or unused)."""
+    session = sys.modules.get("swtts.workers.session")
+    if session is None or hasattr(session.SessionPlan.open, "watched"):
         return
-    original = engine.Engine._open_sessions
+    original = session.SessionPlan.open
 
-    def _open_sessions(self: Any, voice: Any, *args: Any) -> None:
-        if Path(voice.model_path).resolve() == REAL_MODEL:
+    def open_sessions(plan: Any) -> Any:
+        if Path(plan.model_path).resolve() == REAL_MODEL:
             RULE.saw("loaded the real voice")
-        original(self, voice, *args)
+        return original(plan)
 
-    _open_sessions.watched = True  # type: ignore[attr-defined]
-    engine.Engine._open_sessions = _open_sessions
+    open_sessions.watched = True  # type: ignore[attr-defined]
+    session.SessionPlan.open = open_sessions
 
 
 def pytest_configure(config: pytest.Config) -> None:

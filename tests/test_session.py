@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+from pathlib import Path
 
 import onnxruntime
 import pytest
 
 import swtts.workers.session as session_module
-from swtts.workers.session import session_options, session_providers, use_batching
+from swtts.workers.session import SessionOpening, SessionPlan, session_options, session_providers, use_batching
 from swtts.workers.voice_files import VoiceLoadError
 
 
@@ -98,3 +99,43 @@ def test_cuda_library_preload_never_prints_to_stdout(
         session_module.cuda_available.cache_clear()
     assert capsys.readouterr().out == ""
     assert "libcublasLt.so.13" in caplog.text
+
+
+def test_the_plan_decides_the_solo_session_and_optimizations_once() -> None:
+    from tests.conftest import REAL_MODEL
+
+    plan = SessionPlan.decide(REAL_MODEL, "cpu", threads=1, solo_threads=2)
+    assert (plan.solo_threads, plan.optimize, plan.device) == (2, True, "cpu")
+    quick = SessionPlan.decide(REAL_MODEL, "cpu", threads=1, solo_threads=2, quick_start=True)
+    assert (quick.solo_threads, quick.optimize) == (0, False)  # one short job: neither pays off
+    assert SessionPlan.decide(REAL_MODEL, "cpu", threads=2, solo_threads=2).solo_threads == 0  # no more threads
+
+
+@pytest.mark.e2e
+def test_an_engine_takes_the_sessions_opened_early_for_its_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swtts.config import load_settings
+    from swtts.workers.engine import Engine
+
+    settings = load_settings(None).override(voice__quick_start=True, cache__enabled=False)
+    opening = SessionOpening.for_settings(settings, threads=1)
+    assert opening is not None
+    early = opening.result()[0]
+    opened: list[SessionPlan] = []
+
+    def open_sessions(plan: SessionPlan) -> tuple[onnxruntime.InferenceSession, None]:
+        opened.append(plan)
+        return early, None
+
+    monkeypatch.setattr(SessionPlan, "open", open_sessions)
+    assert Engine.from_settings(settings, 1, opening).voice.session is early
+    assert opened == []  # taken, not opened again
+    Engine.from_settings(settings, 2, opening)  # planned otherwise (two threads): opened anew
+    assert [plan.threads for plan in opened] == [2]
+
+
+def test_no_early_opening_off_the_cpu_or_for_a_broken_voice(tmp_path: Path) -> None:
+    from swtts.config import load_settings
+
+    settings = load_settings(None)
+    assert SessionOpening.for_settings(settings.override(voice__device="cuda")) is None
+    assert SessionOpening.for_settings(settings.override(voice__model=str(tmp_path / "missing.onnx"))) is None

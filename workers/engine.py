@@ -18,7 +18,6 @@ so a worker's memory is bounded whatever the text (see :mod:`swtts.workers.passe
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -34,11 +33,10 @@ from swtts.config import Settings
 from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.timings import Phone
 from swtts.protocol import SynthesisParams
-from swtts.workers.graph import alignment_graph
 from swtts.workers.loudness import level_audio
 from swtts.workers.passes import bounded_pieces
 from swtts.workers.phones import Spoken, concatenated, joined, pass_phones
-from swtts.workers.session import Providers, open_session, runs_on_cuda, session_providers, use_batching
+from swtts.workers.session import SessionOpening, SessionPlan, runs_on_cuda, settings_threads, use_batching
 from swtts.workers.voice_files import VoiceFile, check_voice, voice_digest, voice_error
 
 LOGGER = logging.getLogger(__name__)
@@ -89,18 +87,21 @@ class Engine:
         quick_start: bool = False,
         identify: bool = True,
         graphs: Path | None = None,
+        opening: SessionOpening | None = None,
     ) -> None:
         voice = check_voice(model)
         digest = _Digest(voice) if identify else None  # hashing 60 MB overlaps the session's load
         config = _piper_config(voice)
-        providers, actual_device = session_providers(device, gpu_mem_limit_mb)
         started = time.perf_counter()
         self.threads = max(1, threads)
         self._word_phonemes: dict[str, list[str]] = {}
         self.quick_start = quick_start
         self._run_options = onnxruntime.RunOptions()
-        self._graphs = graphs
-        self._open_sessions(voice, config, providers, actual_device, batching, solo_threads)
+        plan = SessionPlan.decide(
+            voice.model_path, device, self.threads, gpu_mem_limit_mb, solo_threads, quick_start, graphs
+        )
+        self._open_sessions(voice, config, plan, batching, opening)
+        actual_device = plan.device
         if actual_device != "cpu" and not runs_on_cuda(self.voice.session):
             LOGGER.warning(
                 "onnxruntime could not start its CUDA provider for %s (its own error above names the missing "
@@ -108,7 +109,8 @@ class Engine:
                 actual_device,
             )
             actual_device = "cpu"
-            self._open_sessions(voice, config, ["CPUExecutionProvider"], actual_device, batching, solo_threads)
+            plan = SessionPlan.decide(voice.model_path, "cpu", self.threads, 0, solo_threads, quick_start, graphs)
+            self._open_sessions(voice, config, plan, batching)
         self.last_batch_sizes: list[int] = []
         self.info = VoiceInfo(
             name=voice.name,
@@ -138,39 +140,46 @@ class Engine:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, threads: int | None = None) -> Engine:
+    def from_settings(
+        cls, settings: Settings, threads: int | None = None, opening: SessionOpening | None = None
+    ) -> Engine:
         """The configured voice on ``threads`` (default ``voice.threads``, else every core).
 
         With the cache off in these settings the voice is not identified (no content hash):
         its audio will not be cached, so nothing needs its identity. The voice's graph patch is
-        kept in the cache's folder either way (see :mod:`swtts.workers.graph`).
+        kept in the cache's folder either way (see :mod:`swtts.workers.graph`). ``opening``:
+        from :meth:`SessionOpening.for_settings` with the same settings and threads.
         """
         voice = settings.voice
-        cores = os.cpu_count() or 1
+        main, solo = settings_threads(settings, threads)
         return cls(
             voice.model or None,
             voice.device,
-            threads or voice.threads or cores,
+            main,
             voice.gpu_mem_limit_mb,
             voice.batching,
-            voice.solo_threads or cores,
+            solo,
             voice.quick_start,
             identify=settings.cache.enabled,
             graphs=settings.cache.directory() / "graphs",
+            opening=opening,
         )
 
     def _open_sessions(
-        self, voice: VoiceFile, config: PiperConfig, providers: Providers, device: str, batching: str, solo_threads: int
+        self,
+        voice: VoiceFile,
+        config: PiperConfig,
+        plan: SessionPlan,
+        batching: str,
+        opening: SessionOpening | None = None,
     ) -> None:
-        """The voice's session(s) for ``device``: batching and the solo session depend on it."""
-        self.batching = use_batching(batching, device)
-        solo_wanted = device == "cpu" and solo_threads > self.threads and not self.quick_start
-        self.solo_threads = solo_threads if solo_wanted else 0
-        optimize = not (self.quick_start and device == "cpu")
+        """The voice's session(s) as planned (``opening``'s if it planned the same): batching depends on the device."""
+        self.batching = use_batching(batching, plan.device)
+        self.solo_threads = plan.solo_threads
+        if opening is not None and opening.plan != plan:
+            LOGGER.debug("the sessions opened early were planned otherwise (%s); opening the voice again", opening.plan)
         try:
-            graph = alignment_graph(voice.model_path, self._graphs)
-            session = open_session(graph, self.threads, providers, bool(self.solo_threads), optimize)
-            solo = open_session(graph, self.solo_threads, providers, True, optimize) if self.solo_threads else None
+            session, solo = opening.result() if opening is not None and opening.plan == plan else plan.open()
         except Exception as exc:  # onnxruntime's own errors are plain Exceptions, one class per status code
             raise voice_error("model", voice.model_path, f"rejected by onnxruntime: {one_line(exc)}") from exc
         self.voice = PiperVoice(config=config, session=session)

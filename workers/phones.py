@@ -1,6 +1,6 @@
 """Where each phoneme lies in the audio: from one forward pass to a whole chunk.
 
-The voice's graph (patched to expose it, see :func:`swtts.workers.graph.alignment_graph`)
+The voice's graph (patched to expose it, see :func:`swtts.workers.graph.voice_graph`)
 gives the samples each phoneme id takes. Piper lays a pass's ids out as BOS, PAD, then each
 phoneme's ids followed by a PAD, then EOS; a phoneme takes its ids and the PAD after it, so a
 pass's :class:`~swtts.pipeline.timings.Phone` spans cover its audio but for the BOS and EOS

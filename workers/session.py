@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import io
 import logging
-from typing import Any
+import mmap
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import onnxruntime
 
-from swtts.workers.voice_files import VoiceLoadError
+from swtts.workers.graph import VoiceGraph, voice_graph
+from swtts.workers.voice_files import VoiceLoadError, check_voice
+
+if TYPE_CHECKING:
+    from swtts.config import Settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +56,8 @@ def cuda_available() -> bool:
 
 def _gpu_package_installed() -> bool:
     """Whether onnxruntime-gpu is installed: with no CUDA provider, the CPU onnxruntime overwrote it."""
+    import importlib.metadata
+
     try:
         importlib.metadata.distribution("onnxruntime-gpu")
     except importlib.metadata.PackageNotFoundError:
@@ -102,15 +114,41 @@ def use_batching(mode: str, device: str) -> bool:
 
 
 def open_session(
-    graph: str | bytes, threads: int, providers: Providers, shared_arena: bool = False, optimize: bool = True
+    graph: VoiceGraph, threads: int, providers: Providers, shared_arena: bool = False, optimize: bool = True
 ) -> onnxruntime.InferenceSession:
-    """A session over a model path or serialized graph with :func:`session_options`."""
+    """A session over the voice's graph with :func:`session_options`, its large weights mapped from the voice file."""
     options = session_options(threads, shared_arena, optimize)
     if providers == ["CPUExecutionProvider"]:
         # The memory-pattern planner keeps a block per input shape it has seen, and every sentence
         # has its own: a worker went from 360 to 515 MiB over 8,000 characters with it, at the same speed.
         options.enable_mem_pattern = False
-    return onnxruntime.InferenceSession(graph, options, providers)
+    if graph.model is None:
+        return onnxruntime.InferenceSession(str(graph.source), options, providers)
+    with graph.source.open("rb") as file:
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    names, values = [], []
+    for weight in graph.weights:
+        if weight.end > len(mapping):
+            raise VoiceLoadError(f"{graph.source} is shorter than its kept graph says: changed while in use?")
+        dtype = np.dtype(weight.dtype)
+        array = np.frombuffer(mapping, dtype, (weight.end - weight.start) // dtype.itemsize, weight.start)
+        names.append(weight.name)
+        values.append(onnxruntime.OrtValue.ortvalue_from_numpy(array.reshape(weight.shape)))
+    options.add_external_initializers(names, values)
+    session = onnxruntime.InferenceSession(graph.model, options, providers)
+    _MAPPED[session] = (mapping, values)
+    with contextlib.suppress(OSError, AttributeError):  # (no madvise: the pages only stay counted)
+        mapping.madvise(mmap.MADV_DONTNEED)
+    return session
+
+
+_MAPPED: weakref.WeakKeyDictionary[onnxruntime.InferenceSession, tuple[mmap.mmap, list[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Each session's mapping of its voice file and the values made over it, kept as long as the session
+(onnxruntime's terms for external initializers). onnxruntime copies the weights while it loads,
+so the mapped pages are then dropped from the process's resident set, where they would count a
+second time; they come back from the page cache if they are ever read again."""
 
 
 def session_options(threads: int, shared_arena: bool = False, optimize: bool = True) -> onnxruntime.SessionOptions:
@@ -141,3 +179,99 @@ def _register_shared_cpu_arena() -> None:
         "Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT
     )
     onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, -1, -1, -1))
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """Which sessions a voice gets and how they are opened: decided in one place, for the engine
+    and for an opening started before the engine's own imports (:class:`SessionOpening`)."""
+
+    model_path: Path
+    graphs: Path | None
+    threads: int
+    solo_threads: int
+    providers: tuple[Any, ...]
+    device: str
+    optimize: bool
+
+    @classmethod
+    def decide(
+        cls,
+        model_path: Path,
+        device: str,
+        threads: int,
+        gpu_mem_limit_mb: int = 0,
+        solo_threads: int = 0,
+        quick_start: bool = False,
+        graphs: Path | None = None,
+    ) -> SessionPlan:
+        """The plan for ``device`` (CPU when CUDA cannot be had, logged).
+
+        The solo session is for a CPU worker with fewer threads than ``solo_threads`` and
+        no quick start; a quick start on CPU skips the graph optimizations.
+        """
+        providers, actual = session_providers(device, gpu_mem_limit_mb)
+        solo = solo_threads if actual == "cpu" and solo_threads > threads and not quick_start else 0
+        optimize = not (quick_start and actual == "cpu")
+        return cls(model_path, graphs, threads, solo, tuple(providers), actual, optimize)
+
+    def open(self) -> tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None]:
+        """The voice's session and its solo session (None without one), over the duration-patched graph."""
+        graph = voice_graph(self.model_path, self.graphs)
+        providers = list(self.providers)
+        session = open_session(graph, self.threads, providers, bool(self.solo_threads), self.optimize)
+        solo = open_session(graph, self.solo_threads, providers, True, self.optimize) if self.solo_threads else None
+        return session, solo
+
+
+def settings_threads(settings: Settings, threads: int | None = None) -> tuple[int, int]:
+    """A worker's threads (``threads``, else ``voice.threads``, else every core) and its solo session's."""
+    cores = os.cpu_count() or 1
+    return threads or settings.voice.threads or cores, settings.voice.solo_threads or cores
+
+
+class SessionOpening:
+    """A CPU voice's sessions being opened on a thread of their own, from before the engine is imported.
+
+    onnxruntime lets go of the GIL for most of a load, so the rest of a cold start (the
+    engine's and the broker's imports) runs beside it instead of before it. The engine takes
+    the sessions if its own plan is the same, else opens its own (see ``Engine(opening=...)``).
+    """
+
+    def __init__(self, plan: SessionPlan) -> None:
+        self.plan = plan
+        self._sessions: tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, name="voice-session", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, threads: int | None = None) -> SessionOpening | None:
+        """The configured voice opening as ``Engine.from_settings(settings, threads)`` would open it.
+
+        None off the CPU (a CUDA start has costs of its own) or when the voice's files are
+        wrong (the engine then says why, in its own one line).
+        """
+        voice = settings.voice
+        if voice.device != "cpu":
+            return None
+        try:
+            model_path = check_voice(voice.model or None).model_path
+        except VoiceLoadError:
+            return None
+        main, solo = settings_threads(settings, threads)
+        graphs = settings.cache.directory() / "graphs"
+        return cls(SessionPlan.decide(model_path, "cpu", main, 0, solo, voice.quick_start, graphs))
+
+    def _open(self) -> None:
+        try:
+            self._sessions = self.plan.open()
+        except BaseException as exc:  # re-raised by result(), on the engine's own thread
+            self._error = exc
+
+    def result(self) -> tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None]:
+        """The opened sessions (waiting for them); the opening's error, if it failed."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast("tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None]", self._sessions)

@@ -27,6 +27,7 @@ PIPER_INPUTS = ("input", "input_lengths", "scales")
 
 _ONNX_IR_VERSION, _ONNX_GRAPH = 1, 7  # ModelProto field numbers
 _GRAPH_INPUT, _VALUE_INFO_NAME = 11, 1  # GraphProto.input, ValueInfoProto.name
+_GRAPH_INITIALIZER, _TENSOR_NAME, _TENSOR_RAW_DATA = 5, 8, 9  # GraphProto.initializer, TensorProto fields
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5  # protobuf wire types (groups never occur in ONNX)
 
 
@@ -176,6 +177,26 @@ def voice_digest(model_path: Path, config_path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
+def initializer_spans(data: bytes | mmap.mmap) -> dict[str, tuple[int, int]]:
+    """Where each initializer's ``raw_data`` lies in a serialized model: name -> (start, end) byte offsets."""
+    spans: dict[str, tuple[int, int]] = {}
+    for number, wire, start, end in _fields(data, 0, len(data)):
+        if number != _ONNX_GRAPH or wire != _LEN:
+            continue
+        for field_number, field_wire, tensor_start, tensor_end in _fields(data, start, end):
+            if field_number != _GRAPH_INITIALIZER or field_wire != _LEN:
+                continue
+            name, raw = None, None
+            for n, w, s, e in _fields(data, tensor_start, tensor_end):
+                if n == _TENSOR_NAME and w == _LEN:
+                    name = bytes(data[s:e]).decode("utf-8", "replace")
+                elif n == _TENSOR_RAW_DATA and w == _LEN:
+                    raw = (s, e)
+            if name is not None and raw is not None:
+                spans[name] = raw
+    return spans
+
+
 class _NotProtobuf(ValueError):
     """The bytes do not parse as the protobuf message expected there."""
 
@@ -241,7 +262,7 @@ def _graph_inputs(data: mmap.mmap) -> list[str]:
     return inputs
 
 
-def _fields(data: mmap.mmap, position: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+def _fields(data: bytes | mmap.mmap, position: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, start, end) of each field in ``data[position:end]``; a varint's value is its start."""
     while position < end:
         key, position = _varint(data, position, end)
@@ -264,7 +285,7 @@ def _fields(data: mmap.mmap, position: int, end: int) -> Iterator[tuple[int, int
         position += length
 
 
-def _varint(data: mmap.mmap, position: int, end: int) -> tuple[int, int]:
+def _varint(data: bytes | mmap.mmap, position: int, end: int) -> tuple[int, int]:
     value = shift = 0
     while position < end and shift < 64:
         byte = data[position]

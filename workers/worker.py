@@ -49,6 +49,17 @@ LOGGER = logging.getLogger(__name__)
 PLAIN = NormalizeOptions(markup=False)  # the producer has removed the markup already
 
 
+def load_reading(espeak_voice: str, language: str) -> tuple[str, str]:
+    """What a voice's text is read as (its espeak voice, else its language) and its normalizer's name.
+
+    The normalizer's rules load now, not on the first chunk (the one-shot ``say`` loads them
+    while its voice loads).
+    """
+    reading = espeak_voice or language
+    normalizer = normalizer_for(reading)
+    return reading, f"{normalizer.code}/{VERSION}" if normalizer is not None else ""
+
+
 class Worker:
     """One voice, one broker connection; reconnects with backoff when the broker goes quiet."""
 
@@ -69,9 +80,7 @@ class Worker:
         self._speaking = False
         self._dealer: zmq.Socket[bytes] | None = None
         self.refused = ""  # the broker's word when it will not take this peer as a worker (its key)
-        self.language = engine.info.espeak_voice or engine.info.language  # what espeak reads the text as
-        normalizer = normalizer_for(self.language)  # its rules load now, not on the first chunk
-        self.normalizer = f"{normalizer.code}/{VERSION}" if normalizer is not None else ""
+        self.language, self.normalizer = load_reading(engine.info.espeak_voice, engine.info.language)
 
     def run(self) -> None:
         """Serve until :attr:`stop_event` is set; tasks already accepted are spoken before leaving."""
