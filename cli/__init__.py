@@ -1,5 +1,5 @@
 """The ``swtts`` command line."""
 
-from swtts.cli.main import main
+from swtts.cli.main import main, program
 
-__all__ = ["main"]
+__all__ = ["main", "program"]

@@ -94,7 +94,7 @@ def register(commands: Subcommands) -> None:
         metavar="S.srt|S.vtt",
         help="write subtitles of readable phrases that follow the audio (WebVTT with a timestamp per word)",
     )
-    say.set_defaults(handler=run)
+    say.set_defaults(handler=run, exit_at_once=True)  # all written and closed when run returns
 
 
 def _check_side_files(args: argparse.Namespace) -> None:
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if endpoint is None:
             service = _one_shot_service(settings, args, None if streaming else source)
             service.start_workers()  # first: their start-up overlaps everything below
-        _import_the_rest()
+        _import_the_rest(settings.normalize.enabled and not args.no_normalize)
         writer = _writer(args.output)
         try:
             if endpoint is not None:
@@ -185,10 +185,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             service.stop()
 
 
-def _import_the_rest() -> None:
+def _import_the_rest(normalize: bool) -> None:
     """What speaking needs, imported while the voice loads rather than once it is ready."""
     import swtts.cli.progress
-    import swtts.client.output  # noqa: F401
+    import swtts.client.output
+
+    if normalize:  # the client strips the text's markup before sending it
+        import swtts.pipeline.normalize.markup  # noqa: F401
 
 
 def _embedded_only(args: argparse.Namespace) -> bool:
