@@ -196,3 +196,29 @@ def test_an_unwritable_output_fails_before_anything_starts(home: tuple[Path, dic
     assert code == 1
     assert stderr.splitlines()[-1].startswith("swtts: error: cannot write /proc/swtts-test.wav: ")
     assert "embedded" not in stderr and "loaded" not in stderr  # no service, no voice
+
+
+def test_say_ends_once_its_output_is_flushed_without_the_interpreter_teardown(
+    home: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The process ends when the work is written (no tenth of a second tearing down onnxruntime,
+    zmq and numpy), and nothing is lost for it: raw PCM on a pipe comes whole, as in a WAV file."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()  # an exit hook in every process started with it: it runs only if the interpreter tears down
+    (hooks / "sitecustomize.py").write_text(
+        "import atexit, sys\natexit.register(print, 'torn down', file=sys.stderr)\n"
+    )
+    config, env = home
+    env = {**env, "PYTHONPATH": str(hooks)}
+    command = [sys.executable, "-P", "-m", "swtts", "--log-level", "info"]
+    steady = ["--noise-scale", "0", "--noise-w", "0", "--no-cache", "--config", str(config)]
+    wav = tmp_path / "out.wav"
+    to_file = subprocess.run([*command, "say", SENTENCE, "-o", str(wav), *steady], capture_output=True, env=env)
+    to_pipe = subprocess.run([*command, "say", SENTENCE, "-o", "-", *steady], capture_output=True, env=env)
+    for done in (to_file, to_pipe):
+        assert done.returncode == 0, done.stderr
+        assert b"torn down" not in done.stderr
+    assert report(to_file.stderr.decode()).startswith(f"wrote {wav}")
+    assert len(to_pipe.stdout) == 2 * soundfile.info(str(wav)).frames > 0
+    other = subprocess.run([*command, "normalize", "Dr. Smith"], capture_output=True, env=env, text=True)
+    assert other.returncode == 0 and "torn down" in other.stderr  # a command that does not say so: the usual exit
