@@ -1,6 +1,6 @@
 """Streaming sentence segmentation, so speech can start while an LLM is still writing.
 
-The segmenter applies the chunker's sentence rules (:func:`pipeline.chunker.scan_sentences`)
+The segmenter applies the chunker's sentence rules (:func:`pipeline.sentences.scan_sentences`)
 to a growing buffer. A sentence leaves only once the text after it proves it ended ("Dr."
 followed by " Smith" did not, "3." followed by "2" did not, "end." followed by " The"
 did), once a blank line closes its paragraph, or at :meth:`SentenceSegmenter.finish`.
@@ -24,7 +24,8 @@ import re
 import time
 from collections.abc import Callable
 
-from swtts.pipeline.chunker import (
+from swtts.pipeline.normalize.abbreviations import period_ends_sentence
+from swtts.pipeline.sentences import (
     DOCUMENT_START,
     ScanContext,
     SentenceScan,
@@ -32,7 +33,6 @@ from swtts.pipeline.chunker import (
     looks_complete,
     scan_sentences,
 )
-from swtts.pipeline.normalize.abbreviations import period_ends_sentence
 
 __all__ = ["PARAGRAPH_MARKER", "SentenceSegmenter"]
 

@@ -53,7 +53,7 @@ from piper.config import PiperConfig  # noqa: E402
 from scripts.report import machine_line, replace_section  # noqa: E402
 from swtts.client import Client, SynthesisOptions  # noqa: E402
 from swtts.config import Settings, load_settings  # noqa: E402
-from swtts.pipeline.chunker import sentence_spans  # noqa: E402
+from swtts.pipeline.sentences import sentence_spans  # noqa: E402
 from swtts.protocol import SynthesisParams, WorkerState  # noqa: E402
 from swtts.service import EmbeddedService  # noqa: E402
 from swtts.workers.engine import Engine  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.bench import ARTICLE, SETTLE_S
 from scripts.report import machine_line, replace_section
-from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.sentences import sentence_spans
 from swtts.protocol import SynthesisParams
 from swtts.workers.engine import Engine
 

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.report import machine_line, replace_section  # noqa: E402
-from swtts.pipeline.chunker import sentence_spans  # noqa: E402
 from swtts.pipeline.normalize import NormalizeOptions, normalize, strip_markup  # noqa: E402
+from swtts.pipeline.sentences import sentence_spans  # noqa: E402
 
 TEXTS = (
     ("sample article (`samples/article.txt`)", ROOT / "samples" / "article.txt"),

@@ -35,7 +35,7 @@ from scripts.bench import SETTLE_S
 from scripts.report import machine_line, replace_section
 from swtts.client import Client, SynthesisOptions
 from swtts.config import load_settings
-from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.sentences import sentence_spans
 from swtts.protocol import WorkerState
 from swtts.service import EmbeddedService
 

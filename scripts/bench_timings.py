@@ -25,8 +25,9 @@ from scripts.forced_alignment import onset_errors
 from scripts.report import machine_line, replace_section
 from swtts.client import SynthesisOptions
 from swtts.config import load_settings
-from swtts.pipeline.chunker import sentence_spans, split_text
+from swtts.pipeline.chunker import split_text
 from swtts.pipeline.normalize import normalize
+from swtts.pipeline.sentences import sentence_spans
 from swtts.pipeline.timings import word_timings
 from swtts.protocol import SynthesisParams
 from swtts.service import EmbeddedService

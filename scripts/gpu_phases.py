@@ -27,7 +27,7 @@ from piper import PiperVoice
 
 from scripts.bench import ARTICLE, MODEL, SHORT, Run, cli_run, speak, worker_counts
 from scripts.bench_batching import article_sentences, padding_share, phoneme_lengths, time_batching
-from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.sentences import sentence_spans
 from swtts.protocol import SynthesisParams
 from swtts.workers.engine import Engine
 from swtts.workers.session import cuda_available

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swtts.pipeline.chunker import Chunk, sentence_spans, split_text
+from swtts.pipeline.chunker import Chunk, split_text
+from swtts.pipeline.sentences import sentence_spans
 
 ARTICLE = Path(__file__).resolve().parent.parent / "samples" / "article.txt"
 NBSP = "\u00a0"

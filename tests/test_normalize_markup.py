@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.normalize import MarkupOptions, NormalizeOptions, Span, normalize, strip_markup
 from swtts.pipeline.normalize.alignment import compose
+from swtts.pipeline.sentences import sentence_spans
 
 CASES = [
     ("**bold** and *em* and _em_ and __strong__", "bold and em and em and strong"),

@@ -9,9 +9,9 @@ from itertools import pairwise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.normalize import NormalizedText, NormalizeOptions, normalize, strip_markup
 from swtts.pipeline.segmenter import PARAGRAPH_MARKER, SentenceSegmenter
+from swtts.pipeline.sentences import sentence_spans
 
 PLAIN = NormalizeOptions(markup=False)
 NBSP = "\u00a0"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swtts.pipeline.chunker import scan_sentences
 from swtts.pipeline.segmenter import PARAGRAPH_MARKER, SentenceSegmenter
+from swtts.pipeline.sentences import scan_sentences
 
 NBSP = "\u00a0"
 

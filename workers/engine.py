@@ -30,7 +30,7 @@ from piper import PiperVoice
 from piper.config import PiperConfig
 
 from swtts.config import Settings
-from swtts.pipeline.chunker import sentence_spans
+from swtts.pipeline.sentences import sentence_spans
 from swtts.pipeline.timings import Phone
 from swtts.protocol import SynthesisParams
 from swtts.workers.loudness import level_audio

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 import zmq
 
 from swtts.config import Settings
-from swtts.pipeline.chunker import sentence_spans
 from swtts.pipeline.normalize import VERSION, NormalizedText, NormalizeOptions, normalize, normalizer_for
+from swtts.pipeline.sentences import sentence_spans
 from swtts.pipeline.timings import word_timings
 from swtts.protocol import (
     Disconnect,

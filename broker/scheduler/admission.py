@@ -14,7 +14,8 @@ from dataclasses import replace
 from swtts.broker.cache import cache_key
 from swtts.broker.scheduler.collector import Collector
 from swtts.broker.scheduler.state import Job, Request, State
-from swtts.pipeline.chunker import Chunk, looks_complete, split_text
+from swtts.pipeline.chunker import Chunk, split_text
+from swtts.pipeline.sentences import looks_complete
 from swtts.protocol import (
     Accepted,
     ErrorCode,

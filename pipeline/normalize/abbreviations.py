@@ -1,6 +1,6 @@
 """Abbreviations of every supported language: how each is read and whether its dot ends a sentence.
 
-This is the one list the sentence scanner (:mod:`swtts.pipeline.chunker`) and the token
+This is the one list the sentence scanner (:mod:`swtts.pipeline.sentences`) and the token
 normalizers share, so a chunk cut and a rewritten token always agree on where a sentence
 ends: "Dr. Smith" is one sentence for both, and "Doctor" loses the dot; "etc. The" is two
 for both, and "et cetera." keeps it.

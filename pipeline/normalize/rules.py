@@ -20,8 +20,8 @@ from functools import lru_cache
 
 from num2words import num2words
 
-from swtts.pipeline.chunker import scan_sentences
 from swtts.pipeline.normalize.alignment import Rewriter, Span
+from swtts.pipeline.sentences import scan_sentences
 
 __all__ = ["Lexicon", "Rule", "RuleSet", "dot_ends_sentence", "next_word", "previous_word"]
 
