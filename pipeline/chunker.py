@@ -21,6 +21,11 @@ __all__ = ["Chunk", "split_text"]
 
 logger = logging.getLogger(__name__)
 
+SHARES_PER_WORKER = 2
+"""With several workers, a chunk packs at most the text left from its start ÷ (this x workers):
+halving what each chunk may take keeps the last ones short enough that the workers finish
+together (each closes at a sentence end, so no sentence is cut for it)."""
+
 _NONSPACE_RE = re.compile(r"\S")
 _SPACE_RE = re.compile(r"\s")
 
@@ -81,13 +86,16 @@ def split_text(
     max_chars: int = 800,
     first_chunk_chars: int | None = None,
     start_index: int = 0,
-    pack_chars: int | None = None,
+    workers: int = 1,
 ) -> list[Chunk]:
     """Cut ``text`` into chunks of whole sentences, each at most ``max_chars`` long.
 
-    Sentences are packed greedily, up to ``pack_chars`` per chunk when given (a sentence
-    longer than that stays whole, up to ``max_chars``); a paragraph break (blank line,
-    heading, list item) always starts a new chunk. With ``first_chunk_chars`` the first chunk is only the
+    Sentences are packed greedily; a paragraph break (blank line, heading, list item) always
+    starts a new chunk. With several ``workers`` a chunk packs at most its share of the text
+    left from its start (that length ÷ (:data:`SHARES_PER_WORKER` x ``workers``); a sentence
+    longer than that stays whole, up to ``max_chars``): a short text reaches every worker, and a long one's chunks shrink
+    toward its end, so no worker is still speaking a long last chunk while the others idle
+    (guided self-scheduling). With ``first_chunk_chars`` the first chunk is only the
     first sentence, or its first clause when the sentence is longer, so the first audio
     comes early; if even the first word is longer, that word alone (up to ``max_chars``)
     is the first chunk. Chunk indexes start at ``start_index``.
@@ -100,7 +108,13 @@ def split_text(
     if first_chunk_chars is not None and first_chunk_chars < 1:
         raise ValueError(f"first_chunk_chars must be at least 1, got {first_chunk_chars}")
     first_limit = None if first_chunk_chars is None else min(first_chunk_chars, max_chars)
-    pack_limit = max_chars if pack_chars is None else max(1, min(pack_chars, max_chars))
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+
+    def pack_limit(start: int) -> int:
+        if workers == 1:
+            return max_chars
+        return min(max_chars, max(1, -(-(len(text) - start) // (SHARES_PER_WORKER * workers))))
 
     units: list[tuple[int, int, bool, bool]] = []
     for number, (start, end, paragraph) in enumerate(scan_sentences(text).spans):
@@ -127,7 +141,7 @@ def split_text(
     current: tuple[int, int, bool, bool] | None = None
     for number, (start, end, paragraph, ends_sentence) in enumerate(units):
         if current is not None and (
-            paragraph or end - current[0] > pack_limit or (number == 1 and first_limit is not None)
+            paragraph or end - current[0] > pack_limit(current[0]) or (number == 1 and first_limit is not None)
         ):
             close(*current)
             current = None

@@ -8,7 +8,6 @@ queue's bounds enforced (backpressure: a full queue answers ``busy`` rather than
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 
 from swtts.broker.cache import cache_key
@@ -67,7 +66,7 @@ class Admission:
             max_chars=request.max_chunk_chars,
             first_chunk_chars=request.first_chunk_chars if not request.jobs else None,
             start_index=len(request.jobs),
-            pack_chars=self._share_of(text, request.voice),
+            workers=self._workers_for(request.voice),
         )
         self._check_capacity(len(chunks), len(text.encode()))
         if part == 0:
@@ -92,14 +91,9 @@ class Admission:
             request.jobs.append(Job(chunk, self._chunk_key(request, chunk.text), now))
             request.pending.append(chunk.index)
 
-    def _share_of(self, text: str, voice: str | None) -> int | None:
-        """Characters per worker, so a text shorter than workers x max_chunk_chars still reaches them all.
-
-        Without it a 500-character reply becomes a 120-character first chunk plus one long
-        chunk, and one worker speaks most of it while the others idle.
-        """
-        workers = sum(1 for w in self.state.workers.values() if voice is None or w.voice == voice)
-        return math.ceil(len(text) / workers) if workers > 1 else None
+    def _workers_for(self, voice: str | None) -> int:
+        """How many connected workers hold ``voice`` (at least 1): the chunker packs each chunk a share of what is left."""
+        return max(1, sum(1 for w in self.state.workers.values() if voice is None or w.voice == voice))
 
     def _open(self, peer: bytes, message: Submit) -> Request:
         service, chunker = self.state.settings.service, self.state.settings.chunker
