@@ -21,10 +21,11 @@ __all__ = ["Chunk", "split_text"]
 
 logger = logging.getLogger(__name__)
 
-SHARES_PER_WORKER = 2
-"""With several workers, a chunk packs at most the text left from its start ÷ (this x workers):
-halving what each chunk may take keeps the last ones short enough that the workers finish
-together (each closes at a sentence end, so no sentence is cut for it)."""
+MIN_SHARES = 4
+"""A chunk packs at most the text left from its start ÷ max(this, workers): the last chunks of a
+long text are short, so the workers finish together, and a short one reaches every worker. Up
+to this many workers a text is cut the same whatever their number, so the cache's chunks match
+after a worker comes or goes."""
 
 _NONSPACE_RE = re.compile(r"\S")
 _SPACE_RE = re.compile(r"\s")
@@ -86,16 +87,17 @@ def split_text(
     max_chars: int = 800,
     first_chunk_chars: int | None = None,
     start_index: int = 0,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> list[Chunk]:
     """Cut ``text`` into chunks of whole sentences, each at most ``max_chars`` long.
 
     Sentences are packed greedily; a paragraph break (blank line, heading, list item) always
-    starts a new chunk. With several ``workers`` a chunk packs at most its share of the text
-    left from its start (that length ÷ (:data:`SHARES_PER_WORKER` x ``workers``); a sentence
-    longer than that stays whole, up to ``max_chars``): a short text reaches every worker, and a long one's chunks shrink
-    toward its end, so no worker is still speaking a long last chunk while the others idle
-    (guided self-scheduling). With ``first_chunk_chars`` the first chunk is only the
+    starts a new chunk. With ``workers`` (how many will speak it, the service's case) a chunk
+    packs at most its share of the text left from its start (that
+    length ÷ max(:data:`MIN_SHARES`, ``workers``); a sentence longer than that stays whole, up
+    to ``max_chars``): a short text reaches every worker, and a long one's chunks shrink toward
+    its end, so no worker is still speaking a long last chunk while the others idle (guided
+    self-scheduling). With ``first_chunk_chars`` the first chunk is only the
     first sentence, or its first clause when the sentence is longer, so the first audio
     comes early; if even the first word is longer, that word alone (up to ``max_chars``)
     is the first chunk. Chunk indexes start at ``start_index``.
@@ -108,13 +110,13 @@ def split_text(
     if first_chunk_chars is not None and first_chunk_chars < 1:
         raise ValueError(f"first_chunk_chars must be at least 1, got {first_chunk_chars}")
     first_limit = None if first_chunk_chars is None else min(first_chunk_chars, max_chars)
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
 
     def pack_limit(start: int) -> int:
-        if workers == 1:
+        if workers is None:
             return max_chars
-        return min(max_chars, max(1, -(-(len(text) - start) // (SHARES_PER_WORKER * workers))))
+        return min(max_chars, max(1, -(-(len(text) - start) // max(MIN_SHARES, workers))))
 
     units: list[tuple[int, int, bool, bool]] = []
     for number, (start, end, paragraph) in enumerate(scan_sentences(text).spans):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swtts.pipeline.chunker import Chunk, split_text
+from swtts.pipeline.chunker import MIN_SHARES, Chunk, split_text
 from swtts.pipeline.sentences import sentence_spans
 
 ARTICLE = Path(__file__).resolve().parent.parent / "samples" / "article.txt"
@@ -586,16 +586,16 @@ def test_property_sentence_spans_are_ordered_and_trimmed(text: str) -> None:
     assert text[previous_end:].strip() == ""
 
 
-def test_with_several_workers_chunks_shrink_toward_the_end_but_never_split_a_sentence() -> None:
+def test_chunks_shrink_toward_the_end_but_never_split_a_sentence() -> None:
     text = " ".join(f"Sentence number {i} is spoken here." for i in range(40))
     text += " This final sentence is much longer than what is left to share, and stays whole for sure."
     chunks = split_text(text, max_chars=800, workers=2)
     assert " ".join(c.text for c in chunks) == text  # every word once, in order
     assert all(c.sentence_end and c.text.endswith(".") for c in chunks)
-    for (
-        c
-    ) in chunks:  # each at most its share of what is left from its start, a quarter (2 x 2 workers), or one sentence
-        assert len(c.text) <= -(-(len(text) - c.start) // 4) or c.text.count(".") == 1
+    for c in chunks:  # each at most a quarter of what is left from its start, or one sentence
+        assert len(c.text) <= -(-(len(text) - c.start) // MIN_SHARES) or c.text.count(".") == 1
     assert len(chunks[0].text) > 300 and len(chunks[-2].text) < 40  # long first, single sentences last
     assert chunks[-1].text.startswith("This final sentence")  # longer than its share: whole
-    assert len(split_text(text, max_chars=800)) == 2  # one worker: packed up to max_chars
+    spans = [(c.start, c.end) for c in chunks]
+    assert [(c.start, c.end) for c in split_text(text, max_chars=800, workers=1)] == spans  # the cache's chunks
+    assert max(len(c.text) for c in split_text(text, max_chars=800, workers=8)) < len(chunks[0].text)
