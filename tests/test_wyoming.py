@@ -34,6 +34,7 @@ import swtts
 from swtts.client import Client, SynthesisOptions
 from swtts.protocol import QueueStatus
 from tests.conftest import ARTICLE, REPO, free_port
+from tests.helpers import wait_for
 from tests.test_streaming import live, live_chunks_done, odd_pieces, wait_for_idle
 from tests.test_voices import french_voice  # noqa: F401  (a fixture)
 
@@ -461,7 +462,8 @@ def test_serve_refuses_a_wyoming_port_in_use(tmp_path: Path) -> None:
     assert "cannot serve Wyoming" in done.stderr
 
 
-def test_zeroconf_announces_the_server(served: Served, tmp_path: Path) -> None:
+def test_zeroconf_announces_the_server_and_withdraws_it_on_stop(served: Served, tmp_path: Path) -> None:
+    from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
     from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
     address = _lan_address()
@@ -470,6 +472,14 @@ def test_zeroconf_announces_the_server(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "lan.toml"
     config.write_text("[wyoming]\nallow_remote = true\n")
     port, name = free_port(), f"swtts-test-{os.getpid()}"
+    full_name = f"{name}._wyoming._tcp.local."
+    seen: list[ServiceStateChange] = []  # what a listener such as Home Assistant learns of it, in order
+    listener = Zeroconf()
+    ServiceBrowser(
+        listener,
+        "_wyoming._tcp.local.",
+        handlers=[lambda state_change, **event: seen.append(state_change) if event["name"] == full_name else None],
+    )
     uri = f"tcp://{address}:{port}"
     gateway = swtts_process(
         "wyoming", "--uri", uri, "--zeroconf", name, "--connect", served.broker, "--config", str(config)
@@ -478,20 +488,25 @@ def test_zeroconf_announces_the_server(served: Served, tmp_path: Path) -> None:
     async def look_up() -> tuple[bool, AsyncServiceInfo]:
         zeroconf = AsyncZeroconf()
         try:
-            info = AsyncServiceInfo("_wyoming._tcp.local.", f"{name}._wyoming._tcp.local.")
+            info = AsyncServiceInfo("_wyoming._tcp.local.", full_name)
             return await info.async_request(zeroconf.zeroconf, 5000), info
         finally:
             await zeroconf.async_close()
 
     try:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            found, info = asyncio.run(look_up())
-            if found:
-                break
-        assert found and info.port == port and info.parsed_addresses() == [address]
+        try:
+            deadline = time.monotonic() + WAIT_S
+            while time.monotonic() < deadline:
+                found, info = asyncio.run(look_up())
+                if found:
+                    break
+            assert found and info.port == port and info.parsed_addresses() == [address]
+            wait_for(lambda: ServiceStateChange.Added in seen, timeout=WAIT_S, what="the listener to see it")
+        finally:
+            assert stop(gateway) == 0
+        wait_for(lambda: ServiceStateChange.Removed in seen, timeout=30, what="its goodbye")  # not an expiry (75 min)
     finally:
-        assert stop(gateway) == 0
+        listener.close()
 
 
 def _lan_address() -> str | None:

@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from wyoming.server import AsyncServer, AsyncTcpServer
@@ -28,6 +29,9 @@ from swtts.config import Settings
 from swtts.gateways.wyoming.handler import WyomingHandler
 from swtts.gateways.wyoming.speech import SpeechBackend
 from swtts.gateways.wyoming.voices import VoiceCatalog
+
+if TYPE_CHECKING:
+    from wyoming.zeroconf import HomeAssistantZeroconf
 
 LOGGER = logging.getLogger(__name__)
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -87,9 +91,10 @@ class WyomingGateway:
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise GatewayError(f"cannot serve Wyoming on {self.uri}: {reason}") from None
+        announcement: HomeAssistantZeroconf | None = None
         try:
             if self.zeroconf_name:
-                await self._announce(server)
+                announcement = await self._announce(server)
             LOGGER.info("Wyoming server on %s, speaking through %s", self.uri, self.backend.endpoint)
             if on_ready is not None:
                 on_ready()
@@ -97,6 +102,8 @@ class WyomingGateway:
             if not self._stop_requested.is_set():
                 await self._stopping.wait()
         finally:
+            if announcement is not None:
+                await self._withdraw(announcement)
             await server.stop()
 
     def stop(self) -> None:
@@ -110,7 +117,7 @@ class WyomingGateway:
         max_chars = self.settings.service.max_text_chars
         return WyomingHandler(self.catalog, self.backend, self.settings.wyoming, max_chars, reader, writer)
 
-    async def _announce(self, server: AsyncServer) -> None:
+    async def _announce(self, server: AsyncServer) -> HomeAssistantZeroconf:
         if not isinstance(server, AsyncTcpServer):
             raise GatewayError("zeroconf announces a TCP port on the network; use a tcp:// URI")
         try:
@@ -118,8 +125,21 @@ class WyomingGateway:
         except ImportError:
             raise GatewayError("--zeroconf needs the zeroconf package: pip install 'swtts[zeroconf]'") from None
         host = None if server.host in _WILDCARD_HOSTS else server.host  # None: the LAN address is detected
-        await HomeAssistantZeroconf(port=server.port, name=self.zeroconf_name, host=host).register_server()
+        announcement = HomeAssistantZeroconf(port=server.port, name=self.zeroconf_name, host=host)
+        await announcement.register_server()
         LOGGER.info("announced over zeroconf as %s", self.zeroconf_name)
+        return announcement
+
+    async def _withdraw(self, announcement: HomeAssistantZeroconf) -> None:
+        """Say goodbye over zeroconf, so listeners (Home Assistant) drop the server now rather
+        than when their cached record expires. wyoming's helper registers but has no way to
+        unregister: its zeroconf instance is closed here, which unregisters what it announced."""
+        responder = getattr(announcement, "_aiozc", None)
+        if responder is None:
+            LOGGER.warning("zeroconf announcement of %s not withdrawn: wyoming's helper changed", self.zeroconf_name)
+            return
+        await responder.async_close()
+        LOGGER.info("zeroconf announcement of %s withdrawn", self.zeroconf_name)
 
     async def _warn_if_no_broker(self) -> None:
         try:
