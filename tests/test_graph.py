@@ -64,15 +64,22 @@ def test_a_damaged_kept_graph_is_built_again(tmp_path: Path) -> None:
     assert voice_graph(REAL_MODEL, tmp_path) == first
 
 
-def test_another_file_gets_its_own_graph(tmp_path: Path) -> None:
+def test_another_file_gets_its_own_graph_and_stale_ones_go(tmp_path: Path) -> None:
     folder = tmp_path / "graphs"
     copy = tmp_path / "voice.onnx"
     shutil.copyfile(REAL_MODEL, copy)
     voice_graph(REAL_MODEL, folder)
     voice_graph(copy, folder)
+    assert len(list(folder.iterdir())) == 2
+    (folder / "voice-0123.suffix").write_bytes(b"")  # a file of the previous layout
     os.utime(copy, ns=(1, 1))  # the same path, rewritten: not the file the kept graph was made for
     voice_graph(copy, folder)
-    assert len(list(folder.iterdir())) == 3
+    assert len(list(folder.iterdir())) == 2  # the real voice's, and the copy's as it is now
+    copy.unlink()
+    gone = tmp_path / "gone.onnx"
+    shutil.copyfile(REAL_MODEL, gone)
+    voice_graph(gone, folder)
+    assert sorted(path.name.split("-")[0] for path in folder.iterdir()) == ["en_US", "gone"]
 
 
 def test_a_folder_that_cannot_be_written_costs_only_time(tmp_path: Path) -> None:

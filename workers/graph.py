@@ -9,7 +9,8 @@ itself opens in 0.18 s. So the edited graph is kept without its large tensors (u
 inode and modification time), with an index of where each tensor's bytes lie in the voice file.
 A load maps the voice file read-only and gives onnxruntime those spans as external
 initializers: no onnx, no 60 MB copy through Python, about 0.14 s. A folder that cannot be
-written only costs the edit again: nothing fails for it.
+written only costs the edit again: nothing fails for it. Keeping a graph removes those of voice
+files that are gone or have changed since theirs was kept.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def voice_graph(model_path: Path, folder: Path | None = None) -> VoiceGraph:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             return _read(kept, model_path)
     graph = build_graph(model_path)
-    if kept is not None and graph.model is not None:
-        _keep(kept, graph)
+    if kept is not None and graph.model is not None and _keep(kept, graph):
+        _forget_stale(kept)
     return graph
 
 
@@ -129,16 +130,16 @@ def _read(kept: Path, model_path: Path) -> VoiceGraph:
     return VoiceGraph(model_path, model, weights)
 
 
-def _keep(path: Path, graph: VoiceGraph) -> None:
-    """Write the graph whole or not at all (a temporary file renamed into place)."""
+def _keep(path: Path, graph: VoiceGraph) -> bool:
+    """Write the graph whole or not at all (a temporary file renamed into place); whether it was."""
     weights = [[w.name, w.start, w.end, w.dtype, list(w.shape)] for w in graph.weights]
-    header = json.dumps({"format": _FORMAT, "weights": weights}).encode()
+    header = json.dumps({"format": _FORMAT, "source": str(graph.source.resolve()), "weights": weights}).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
     except OSError as exc:
         LOGGER.debug("the voice's graph is not kept in %s: %s", path.parent, exc)
-        return
+        return False
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(header + b"\n" + (graph.model or b""))
@@ -146,3 +147,21 @@ def _keep(path: Path, graph: VoiceGraph) -> None:
     except OSError as exc:
         LOGGER.debug("the voice's graph is not kept in %s: %s", path.parent, exc)
         Path(temporary).unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _forget_stale(kept: Path) -> None:
+    """Remove the folder's graphs whose voice file is gone or has changed since (and files of an
+    older layout): each is kept for one file as it was, and nothing would read it again."""
+    for other in kept.parent.iterdir():
+        if other == kept or other.suffix not in (".graph", ".suffix"):
+            continue
+        source = None
+        if other.suffix == ".graph":
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError), other.open("rb") as file:
+                source = Path(json.loads(file.readline())["source"])
+        if source is None or _kept_path(source, kept.parent) != other:
+            LOGGER.debug("removing %s: its voice file is gone or changed", other)
+            with contextlib.suppress(OSError):
+                other.unlink()
