@@ -115,6 +115,24 @@ def test_results_come_back_in_document_order_even_when_finished_out_of_order() -
     assert indices == list(range(len(indices))) and len(indices) == 6
 
 
+def test_a_lone_request_goes_to_the_idle_worker_that_spoke_last() -> None:
+    """Its onnxruntime threads still spin for a moment after a run: a neighbour started then would share
+    the cores with them, so of two idle workers the warm one speaks (work spreads as before when busy)."""
+    h = Harness()
+    h.handle(b"w1", ready(host="a"))
+    h.handle(b"w2", ready(host="a"))
+    speakers = []
+    for request in ("one", "two", "three"):
+        h.clock.now += 1
+        h.handle(CLIENT, submit(request, "A short reply."))
+        (task,) = [t for t in h.tasks(b"w1") + h.tasks(b"w2") if t.request_id == request]
+        speakers.append(b"w1" if task in h.tasks(b"w1") else b"w2")
+        h.finish(speakers[-1], task)
+    assert len(set(speakers)) == 1, speakers
+    h.handle(CLIENT, submit("doc", SENTENCES))  # a document still reaches both
+    assert h.tasks(b"w1")[-1].request_id == h.tasks(b"w2")[-1].request_id == "doc"
+
+
 def test_worker_gets_one_chunk_at_a_time() -> None:
     h = Harness()
     h.handle(b"w1", ready())

@@ -1,9 +1,10 @@
 """Dispatch policy: which queued chunk goes to which free worker, and whether it runs solo.
 
 - **Load balancing**: a chunk goes only to a worker with free capacity (it said READY or
-  returned a result), the least loaded first (fewest chunks in flight, then least recently
-  used), one chunk at a time, so a slow chunk never blocks the others and a batching worker
-  never hoards chunks an idle neighbour could speak.
+  returned a result), the least loaded first (fewest chunks in flight, then the one used
+  last: its onnxruntime threads still spin for a moment after a run, and a neighbour started
+  then would share the cores with them), one chunk at a time, so a slow chunk never blocks
+  the others and a batching worker never hoards chunks an idle neighbour could speak.
 - **Fairness**: a free worker takes the next chunk of the request with the fewest chunks in
   flight, then the one served longest ago, so requests interleave and a short reply never
   waits behind a long article.
@@ -28,7 +29,7 @@ from swtts.protocol import Task
 def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
     """Give queued chunks to free workers one at a time, least loaded worker first.
 
-    The least loaded worker has the fewest chunks in flight, then was used longest ago. One
+    The least loaded worker has the fewest chunks in flight, then was used last (warm). One
     chunk per turn matters for batching workers (capacity > 1): filling one worker's every
     slot before the next left a GPU's other workers idle while one padded all the passes.
 
@@ -42,7 +43,7 @@ def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
         free = [w for w in state.workers.values() if w.has_room and w.identity not in declined]
         if not free:
             return
-        worker = min(free, key=lambda w: (len(w.in_flight), w.last_used))
+        worker = min(free, key=lambda w: (len(w.in_flight), -w.last_used))
         request = _next_request_for(state, worker)
         if request is None:
             declined.add(worker.identity)
