@@ -187,6 +187,12 @@ def cancelled(served: Served) -> float:
     return metric(served, 'swtts_requests_total{outcome="cancelled"}')
 
 
+def outcomes_of(served: Served) -> str:
+    """The broker's request counts by outcome, as its metrics give them."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=10).read().decode()
+    return ", ".join(line for line in text.splitlines() if line.startswith("swtts_requests_total{"))
+
+
 def assert_one_audio_response(answer: Answer) -> None:
     """One audio-start, audio chunks of one format, one audio-stop; nothing else."""
     assert answer.error is None, answer.error
@@ -342,7 +348,7 @@ def test_a_client_that_never_reads_is_dropped_and_its_request_cancelled(served: 
             deadline = time.monotonic() + WAIT_S
             while cancelled(served) == cancelled_before and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert cancelled(served) == cancelled_before + 1
+            assert cancelled(served) == cancelled_before + 1, f"requests by outcome: {outcomes_of(served)}"
             peer.settimeout(WAIT_S)
             with contextlib.suppress(ConnectionResetError):
                 while peer.recv(1 << 20):
