@@ -171,7 +171,7 @@ class EmbeddedService:
             from swtts.workers.engine import Engine
             from swtts.workers.worker import Worker, load_reading
 
-            voice = check_voice(self.settings.voice.model or None)
+            voice = opening.voice if opening is not None else check_voice(self.settings.voice.model or None)
             load_reading(voice.espeak_voice, voice.language)  # while the sessions open
             worker = Worker(Engine.from_settings(self.settings, threads, opening), self.settings, self.endpoint)
         except VoiceLoadError as exc:

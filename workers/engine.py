@@ -18,7 +18,6 @@ so a worker's memory is bounded whatever the text (see :mod:`swtts.workers.passe
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,15 @@ from swtts.protocol import SynthesisParams
 from swtts.workers.loudness import level_audio
 from swtts.workers.passes import bounded_pieces
 from swtts.workers.phones import Spoken, concatenated, joined, pass_phones
-from swtts.workers.session import SessionOpening, SessionPlan, runs_on_cuda, settings_threads, use_batching
+from swtts.workers.session import (
+    SessionOpening,
+    SessionPlan,
+    graph_folder,
+    runs_on_cuda,
+    settings_threads,
+    use_batching,
+)
+from swtts.workers.threads import in_thread
 from swtts.workers.voice_files import VoiceFile, check_voice, voice_digest, voice_error
 
 LOGGER = logging.getLogger(__name__)
@@ -78,7 +85,7 @@ class Engine:
 
     def __init__(
         self,
-        model: str | Path | None = None,
+        model: str | Path | VoiceFile | None = None,
         device: str = "cpu",
         threads: int = 1,
         gpu_mem_limit_mb: int = 0,
@@ -89,8 +96,10 @@ class Engine:
         graphs: Path | None = None,
         opening: SessionOpening | None = None,
     ) -> None:
-        voice = check_voice(model)
-        digest = _Digest(voice) if identify else None  # hashing 60 MB overlaps the session's load
+        voice = model if isinstance(model, VoiceFile) else check_voice(model)
+        digest = (  # hashing 60 MB overlaps the session's load
+            in_thread("voice-digest", voice_digest, voice.model_path, voice.config_path) if identify else None
+        )
         config = _piper_config(voice)
         started = time.perf_counter()
         self.threads = max(1, threads)
@@ -153,7 +162,7 @@ class Engine:
         voice = settings.voice
         main, solo = settings_threads(settings, threads)
         return cls(
-            voice.model or None,
+            opening.voice if opening is not None else voice.model or None,
             voice.device,
             main,
             voice.gpu_mem_limit_mb,
@@ -161,7 +170,7 @@ class Engine:
             solo,
             voice.quick_start,
             identify=settings.cache.enabled,
-            graphs=settings.cache.directory() / "graphs",
+            graphs=graph_folder(settings),
             opening=opening,
         )
 
@@ -359,28 +368,6 @@ class _Row:
     ids: list[int]
     scales: tuple[float, float, float]
     speaker: int
-
-
-class _Digest:
-    """:func:`voice_digest` on a thread of its own (hashlib lets go of the GIL while it hashes)."""
-
-    def __init__(self, voice: VoiceFile) -> None:
-        self._value = ""
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(voice,), name="voice-digest", daemon=True)
-        self._thread.start()
-
-    def _run(self, voice: VoiceFile) -> None:
-        try:
-            self._value = voice_digest(voice.model_path, voice.config_path)
-        except BaseException as exc:  # re-raised by result(), on the engine's own thread
-            self._error = exc
-
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def one_line(exc: BaseException) -> str:

@@ -13,17 +13,17 @@ import io
 import logging
 import mmap
 import os
-import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime
 
 from swtts.workers.graph import VoiceGraph, voice_graph
-from swtts.workers.voice_files import VoiceLoadError, check_voice
+from swtts.workers.threads import in_thread
+from swtts.workers.voice_files import VoiceFile, VoiceLoadError, check_voice
 
 if TYPE_CHECKING:
     from swtts.config import Settings
@@ -230,20 +230,24 @@ def settings_threads(settings: Settings, threads: int | None = None) -> tuple[in
     return threads or settings.voice.threads or cores, settings.voice.solo_threads or cores
 
 
+def graph_folder(settings: Settings) -> Path:
+    """Where the voices' edited graphs are kept (see :mod:`swtts.workers.graph`)."""
+    return settings.cache.directory() / "graphs"
+
+
 class SessionOpening:
     """A CPU voice's sessions being opened on a thread of their own, from before the engine is imported.
 
     onnxruntime lets go of the GIL for most of a load, so the rest of a cold start (the
     engine's and the broker's imports) runs beside it instead of before it. The engine takes
     the sessions if its own plan is the same, else opens its own (see ``Engine(opening=...)``).
+    ``voice`` is the checked voice they are opened for.
     """
 
-    def __init__(self, plan: SessionPlan) -> None:
+    def __init__(self, plan: SessionPlan, voice: VoiceFile) -> None:
         self.plan = plan
-        self._sessions: tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, name="voice-session", daemon=True)
-        self._thread.start()
+        self.voice = voice
+        self._sessions = in_thread("voice-session", plan.open)
 
     @classmethod
     def for_settings(cls, settings: Settings, threads: int | None = None) -> SessionOpening | None:
@@ -252,26 +256,18 @@ class SessionOpening:
         None off the CPU (a CUDA start has costs of its own) or when the voice's files are
         wrong (the engine then says why, in its own one line).
         """
-        voice = settings.voice
-        if voice.device != "cpu":
+        if settings.voice.device != "cpu":
             return None
         try:
-            model_path = check_voice(voice.model or None).model_path
+            voice = check_voice(settings.voice.model or None)
         except VoiceLoadError:
             return None
         main, solo = settings_threads(settings, threads)
-        graphs = settings.cache.directory() / "graphs"
-        return cls(SessionPlan.decide(model_path, "cpu", main, 0, solo, voice.quick_start, graphs))
-
-    def _open(self) -> None:
-        try:
-            self._sessions = self.plan.open()
-        except BaseException as exc:  # re-raised by result(), on the engine's own thread
-            self._error = exc
+        plan = SessionPlan.decide(
+            voice.model_path, "cpu", main, 0, solo, settings.voice.quick_start, graph_folder(settings)
+        )
+        return cls(plan, voice)
 
     def result(self) -> tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None]:
         """The opened sessions (waiting for them); the opening's error, if it failed."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return cast("tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None]", self._sessions)
+        return self._sessions.result()
