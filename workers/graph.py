@@ -5,8 +5,9 @@ Word timings need those durations, and Piper's graph gives audio only, so the gr
 Editing means importing onnx and parsing the 60 MB model (about 0.15 s on a small machine),
 and handing onnxruntime 60 MB of Python bytes opens the voice in about 0.28 s where the file
 itself opens in 0.18 s. So the edited graph is kept without its large tensors (under 1 MB; in
-``graphs/`` in the cache's folder, one file per voice file, keyed by the model's path, size,
-inode and modification time), with an index of where each tensor's bytes lie in the voice file.
+``graphs/`` in the cache's folder, one file per voice file and form, keyed by the model's path,
+size, inode and modification time), with an index of where each tensor's bytes lie in the voice
+file. One-thread CPU sessions get a second form, with 2-D convolutions (:mod:`swtts.workers.conv2d`).
 A load maps the voice file read-only and gives onnxruntime those spans as external
 initializers: no onnx, no 60 MB copy through Python, about 0.14 s. A folder that cannot be
 written only costs the edit again: nothing fails for it. Keeping a graph removes those of voice
@@ -55,31 +56,36 @@ class VoiceGraph:
     """What a session is opened from: the model with ``weights`` left out, and the file they are in.
 
     ``model`` None: open ``source`` by its path as it is (a voice whose tensors live in
-    external data files of its own: onnxruntime finds them beside it).
+    external data files of its own: onnxruntime finds them beside it). ``conv2d``: its 1-D
+    convolutions are 2-D ones (:mod:`swtts.workers.conv2d`).
     """
 
     source: Path
     model: bytes | None
     weights: tuple[Weight, ...] = ()
+    conv2d: bool = False
 
 
-def voice_graph(model_path: Path, folder: Path | None = None) -> VoiceGraph:
+def voice_graph(model_path: Path, folder: Path | None = None, conv2d: bool = False) -> VoiceGraph:
     """The voice's graph with the duration output, its large tensors left in the voice file.
 
-    ``folder`` keeps it for the next load (None: built every time).
+    ``folder`` keeps it for the next load (None: built every time); ``conv2d`` see :func:`build_graph`.
     """
-    kept = _kept_path(model_path, folder) if folder is not None else None
+    kept = _kept_path(model_path, folder, conv2d) if folder is not None else None
     if kept is not None:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return _read(kept, model_path)
-    graph = build_graph(model_path)
+            return _read(kept, model_path, conv2d)
+    graph = build_graph(model_path, conv2d)
     if kept is not None and graph.model is not None and _keep(kept, graph):
         _forget_stale(kept)
     return graph
 
 
-def build_graph(model_path: Path) -> VoiceGraph:
-    """Edit the voice's graph (the duration output) and leave its large float tensors in the file."""
+def build_graph(model_path: Path, conv2d: bool = False) -> VoiceGraph:
+    """Edit the voice's graph (the duration output) and leave its large float tensors in the file.
+
+    ``conv2d`` also makes its 1-D convolutions 2-D (for one-thread CPU sessions: :mod:`swtts.workers.conv2d`).
+    """
     import onnx
     from onnx.helper import tensor_dtype_to_np_dtype
     from piper.patch_voice_with_alignment import add_alignment_output
@@ -93,6 +99,10 @@ def build_graph(model_path: Path) -> VoiceGraph:
         add_alignment_output(model)
     except ValueError as exc:
         LOGGER.debug("no alignment output added to %s: %s", model_path, exc)
+    if conv2d:
+        from swtts.workers.conv2d import as_2d_convolutions
+
+        as_2d_convolutions(model)
     spans = initializer_spans(raw)
     weights = []
     for tensor in model.graph.initializer:
@@ -105,35 +115,37 @@ def build_graph(model_path: Path) -> VoiceGraph:
         tensor.data_location = onnx.TensorProto.EXTERNAL
         for key, value in (("location", model_path.name), ("offset", str(span[0])), ("length", str(span[1] - span[0]))):
             tensor.external_data.add(key=key, value=value)
-    return VoiceGraph(model_path, model.SerializeToString(), tuple(weights))
+    return VoiceGraph(model_path, model.SerializeToString(), tuple(weights), conv2d)
 
 
-def _kept_path(model_path: Path, folder: Path) -> Path | None:
-    """Where ``model_path``'s graph is kept: named by what identifies this very file (None if unreadable)."""
+def _kept_path(model_path: Path, folder: Path, conv2d: bool) -> Path | None:
+    """Where ``model_path``'s graph (2-D or not) is kept: named by what identifies this very file (None if unreadable)."""
     try:
         stat = model_path.stat()
     except OSError:
         return None
     identity = f"{model_path.resolve()}\0{stat.st_size}\0{stat.st_ino}\0{stat.st_mtime_ns}"
-    return folder / f"{model_path.stem}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}.graph"
+    kind = "-2d" if conv2d else ""
+    return folder / f"{model_path.stem}{kind}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}.graph"
 
 
-def _read(kept: Path, model_path: Path) -> VoiceGraph:
+def _read(kept: Path, model_path: Path, conv2d: bool) -> VoiceGraph:
     """A kept graph (any damage to it raises, and the graph is built again)."""
     header, newline, model = kept.read_bytes().partition(b"\n")
     fields: dict[str, Any] = json.loads(header)
-    if not newline or fields["format"] != _FORMAT:
+    if not newline or fields["format"] != _FORMAT or fields.get("conv2d", False) != conv2d:
         raise ValueError(f"{kept}: not a kept graph of format {_FORMAT}")
     weights = tuple(
         Weight(name, start, end, dtype, tuple(shape)) for name, start, end, dtype, shape in fields["weights"]
     )
-    return VoiceGraph(model_path, model, weights)
+    return VoiceGraph(model_path, model, weights, conv2d)
 
 
 def _keep(path: Path, graph: VoiceGraph) -> bool:
     """Write the graph whole or not at all (a temporary file renamed into place); whether it was."""
     weights = [[w.name, w.start, w.end, w.dtype, list(w.shape)] for w in graph.weights]
-    header = json.dumps({"format": _FORMAT, "source": str(graph.source.resolve()), "weights": weights}).encode()
+    fields = {"format": _FORMAT, "source": str(graph.source.resolve()), "conv2d": graph.conv2d, "weights": weights}
+    header = json.dumps(fields).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
@@ -157,11 +169,12 @@ def _forget_stale(kept: Path) -> None:
     for other in kept.parent.iterdir():
         if other == kept or other.suffix not in (".graph", ".suffix"):
             continue
-        source = None
+        source, conv2d = None, False
         if other.suffix == ".graph":
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError), other.open("rb") as file:
-                source = Path(json.loads(file.readline())["source"])
-        if source is None or _kept_path(source, kept.parent) != other:
+                fields = json.loads(file.readline())
+                source, conv2d = Path(fields["source"]), bool(fields.get("conv2d", False))
+        if source is None or _kept_path(source, kept.parent, conv2d) != other:
             LOGGER.debug("removing %s: its voice file is gone or changed", other)
             with contextlib.suppress(OSError):
                 other.unlink()

@@ -193,6 +193,7 @@ class SessionPlan:
     providers: tuple[Any, ...]
     device: str
     optimize: bool
+    conv2d: bool
 
     @classmethod
     def decide(
@@ -208,20 +209,24 @@ class SessionPlan:
         """The plan for ``device`` (CPU when CUDA cannot be had, logged).
 
         The solo session is for a CPU worker with fewer threads than ``solo_threads`` and
-        no quick start; a quick start on CPU skips the graph optimizations.
+        no quick start; a quick start on CPU skips the graph optimizations. A one-thread CPU
+        session with them runs the 2-D convolutions' graph (:mod:`swtts.workers.conv2d`).
         """
         providers, actual = session_providers(device, gpu_mem_limit_mb)
         solo = solo_threads if actual == "cpu" and solo_threads > threads and not quick_start else 0
         optimize = not (quick_start and actual == "cpu")
-        return cls(model_path, graphs, threads, solo, tuple(providers), actual, optimize)
+        conv2d = actual == "cpu" and optimize and threads == 1
+        return cls(model_path, graphs, threads, solo, tuple(providers), actual, optimize, conv2d)
 
     def open(self) -> tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession | None]:
         """The voice's session and its solo session (None without one), over the duration-patched graph."""
-        graph = voice_graph(self.model_path, self.graphs)
         providers = list(self.providers)
+        graph = voice_graph(self.model_path, self.graphs, self.conv2d)
         session = open_session(graph, self.threads, providers, bool(self.solo_threads), self.optimize)
-        solo = open_session(graph, self.solo_threads, providers, True, self.optimize) if self.solo_threads else None
-        return session, solo
+        if not self.solo_threads:
+            return session, None
+        solo_graph = voice_graph(self.model_path, self.graphs) if self.conv2d else graph
+        return session, open_session(solo_graph, self.solo_threads, providers, True, self.optimize)
 
 
 def settings_threads(settings: Settings, threads: int | None = None) -> tuple[int, int]:
