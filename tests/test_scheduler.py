@@ -299,16 +299,37 @@ def test_a_force_flushed_stream_fragment_does_not_end_a_sentence() -> None:
 def test_a_lone_chunk_is_solo_only_while_no_neighbour_is_busy_and_nothing_waits() -> None:
     h = Harness()
     h.handle(b"w1", ready(solo=True))
-    h.handle(b"w2", ready(solo=True))
+    h.handle(b"w2", ready(solo=True, host="other"))
     h.handle(CLIENT, submit("a", "A short reply."))
+    h.handle(b"w3", ready(solo=True))
     h.handle(OTHER, submit("b", "Another reply."))
-    first, second = h.tasks(b"w1") + h.tasks(b"w2")
-    assert (first.solo, second.solo) == (True, False)  # its neighbour was busy
-    h.finish(b"w1", first)
-    h.finish(b"w2", second)
-    h.handle(OTHER, submit("c", "One more. And another."))  # two chunks: the second waits at the first's dispatch
-    assert [t.solo for t in h.tasks(b"w1")[1:] + h.tasks(b"w2")[1:]] == [False, False]
-    assert h.scheduler.status().workers[0].solo_chunks == 0
+    assert [t.solo for t in h.tasks(b"w1") + h.tasks(b"w2")] == [True, True]  # each alone on its host
+    h.handle(OTHER, submit("c", "A third reply."))
+    h.finish(b"w2", h.tasks(b"w2")[0])
+    assert [t.solo for t in h.tasks(b"w2")[1:]] == [True]  # w2 is alone on its host
+    h.finish(b"w1", h.tasks(b"w1")[0])
+    h.handle(OTHER, submit("d", "One more. And another."))  # two chunks: the second waits at the first's dispatch
+    assert [t.solo for t in h.tasks(b"w1")[1:] + h.tasks(b"w3")] == [False, False]
+    assert h.scheduler.status().workers[2].solo_chunks == 0
+
+
+def test_a_short_solo_run_holds_its_host_and_a_long_one_does_not() -> None:
+    """A chunk given to a solo run's neighbour would share its cores (the run took 2.3x as long):
+    a solo chunk no longer than a first chunk makes its neighbours wait; a longer one does not,
+    since a short reply waiting for it would wait longer than sharing the cores costs."""
+    h = Harness(load_settings().override(chunker__max_chunk_chars=200, chunker__first_chunk_chars=20))
+    h.handle(b"w1", ready(solo=True))
+    h.handle(b"w2", ready(solo=True))
+    h.handle(CLIENT, submit("s", "Hi there.", part=0, more=True))
+    h.handle(OTHER, submit("b", "Another reply."))
+    assert [chunk(t) for t in h.tasks(b"w1") + h.tasks(b"w2")] == ["s:0"]  # the host is held
+    h.finish(b"w1", h.tasks(b"w1")[0])
+    assert [(chunk(t), t.solo) for t in h.tasks(b"w1")[1:] + h.tasks(b"w2")] == [("b:0", True)]
+    h.finish(b"w1", h.tasks(b"w1")[1])
+    h.handle(CLIENT, submit("s", "This sentence is longer than twenty characters.", part=1, more=True))
+    assert [(chunk(t), t.solo) for t in h.tasks(b"w1")[2:]] == [("s:1", True)]
+    h.handle(OTHER, submit("c", "A reply."))
+    assert [(chunk(t), t.solo) for t in h.tasks(b"w2")] == [("c:0", False)]  # not held by a long run
 
 
 def test_a_documents_first_chunk_takes_the_idle_host_and_the_rest_waits_for_it() -> None:
@@ -380,8 +401,10 @@ def test_no_lead_when_the_document_is_too_short_to_keep_every_worker_busy_or_oth
     busy.handle(b"w1", ready(solo=True))
     busy.handle(CLIENT, submit("first", SENTENCES))
     busy.handle(OTHER, submit("second", SENTENCES))
-    busy.handle(b"w2", ready(solo=True))  # w1 is busy: no lead for "second" on w2
-    assert [t.solo for t in busy.tasks(b"w2")] == [False]
+    busy.handle(b"w2", ready(solo=True))
+    assert busy.tasks(b"w2") == []  # held while w1's short lead runs
+    busy.finish(b"w1", busy.tasks(b"w1")[0])
+    assert [t.solo for t in busy.tasks(b"w1")[1:] + busy.tasks(b"w2")] == [False, False]  # "second" waits: no lead
 
 
 def test_solo_counts_only_neighbours_on_the_same_host_and_only_workers_that_offer_it() -> None:

@@ -108,7 +108,8 @@ class Worker:
 
     ``in_flight`` maps each chunk it holds, ``(request id, index)``, to when that chunk is due;
     ``overdue`` holds the chunks it kept past that (they went to other workers): while any is
-    left the worker is stalled and gets no work, and its late answer is ignored.
+    left the worker is stalled and gets no work, and its late answer is ignored. While
+    ``holds_host`` is in flight (a short solo chunk), its neighbours take no chunk.
     """
 
     identity: bytes
@@ -119,6 +120,7 @@ class Worker:
     overdue: set[tuple[str, int]] = field(default_factory=set)
     missed_deadlines: int = 0
     last_used: float = 0.0
+    holds_host: tuple[str, int] | None = None
     chunks_done: int = 0
     solo_chunks: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
