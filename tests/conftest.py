@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -169,3 +170,8 @@ def _watch_voice_loads() -> None:
 def pytest_configure(config: pytest.Config) -> None:
     sys.addaudithook(_audit)
     config.pluginmanager.register(RULE, "swtts-e2e-rule")
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # A shell starts a background job with SIGINT ignored, and a child inherits that:
+        # every `say` the tests start would then ignore the Ctrl-C they send it. A handled
+        # signal is reset to the default on exec, so the children get Python's usual handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
