@@ -138,11 +138,12 @@ class Engine:
         except Exception as exc:  # a graph onnxruntime loads but cannot run is still a voice that cannot load
             raise voice_error("model", voice.model_path, f"fails its first synthesis: {one_line(exc)}") from exc
         LOGGER.info(
-            "loaded %s voice %s on %s (%d threads%s, batching %s) in %.0f ms",
+            "loaded %s voice %s on %s (%d threads%s%s, batching %s) in %.0f ms",
             "(quick start)" if quick_start else "and warmed",
             self.info.name,
             actual_device,
             self.threads,
+            ", 2-D convolutions" if plan.conv2d else "",
             f", {self.solo_threads} when alone" if self.solo_threads else "",
             "on" if self.batching else "off",
             (time.perf_counter() - started) * 1000,
