@@ -27,13 +27,16 @@ def decoder_like(opset: int) -> onnx.ModelProto:
         "c1_b": rng.standard_normal(4, dtype=np.float32),
         "c2_w": rng.standard_normal((4, 4, 5), dtype=np.float32) * 0.3,
         "post_w": rng.standard_normal((1, 4, 7), dtype=np.float32) * 0.3,
+        "cond_w": rng.standard_normal((4, 2, 1), dtype=np.float32) * 0.3,
         "half": np.array(0.5, dtype=np.float32),
     }
     nodes = [
         helper.make_node("ConvTranspose", ["x", "up_w"], ["up"], strides=[2], pads=[1, 1], output_padding=[1]),
         helper.make_node("LeakyRelu", ["up"], ["a1"], alpha=0.1),
         helper.make_node("Conv", ["a1", "c1_w", "c1_b"], ["c1"], kernel_shape=[3], dilations=[2], pads=[2, 2]),
-        helper.make_node("Add", ["c1", "up"], ["r1"]),
+        helper.make_node("Add", ["c1", "up"], ["r0"]),
+        helper.make_node("Conv", ["g", "cond_w"], ["cond"], kernel_shape=[1]),  # a speaker's [1, C, 1]
+        helper.make_node("Add", ["r0", "cond"], ["r1"]),  # broadcast over time, as multi-speaker voices do
         helper.make_node("LeakyRelu", ["r1"], ["a2"], alpha=0.1),
         helper.make_node("Conv", ["a2", "c2_w"], ["c2"], kernel_shape=[5], strides=[1], pads=[2, 2]),
         helper.make_node("Add", ["c2", "r1"], ["r2"]),
@@ -45,7 +48,10 @@ def decoder_like(opset: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "decoder-like",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, None])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, None]),
+            helper.make_tensor_value_info("g", TensorProto.FLOAT, [1, 2, 1]),
+        ],
         [
             helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
             helper.make_tensor_value_info("length", TensorProto.INT64, None),
@@ -57,7 +63,7 @@ def decoder_like(opset: int) -> onnx.ModelProto:
 
 def run(model: onnx.ModelProto, feed: np.ndarray) -> list[np.ndarray]:
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=CPU)
-    return list(session.run(None, {"x": feed}))
+    return list(session.run(None, {"x": feed, "g": np.full((1, 2, 1), 0.5, dtype=np.float32)}))
 
 
 @pytest.mark.parametrize("opset", [11, 15])  # the axes of Squeeze/Unsqueeze: an attribute, then an input
@@ -65,26 +71,26 @@ def test_the_2d_form_computes_what_the_1d_form_does(opset: int) -> None:
     model = decoder_like(opset)
     feed = np.random.default_rng(1).standard_normal((1, 8, 37), dtype=np.float32)
     before = run(model, feed)
-    assert as_2d_convolutions(model) == 4
+    assert as_2d_convolutions(model) == 5
     after = run(model, feed)
     assert after[0].shape == before[0].shape == (1, 1, 75)
     assert np.allclose(after[0], before[0], atol=1e-5)
     assert np.array_equal(after[1], before[1])  # the 1-D reader still sees the 1-D shape
     kinds = [node.op_type for node in model.graph.node]
-    assert kinds.count("Unsqueeze") == 1  # only the stack's input: the runs between convolutions stay 2-D
+    assert kinds.count("Unsqueeze") == 2  # only the inputs x and g: the runs between convolutions stay 2-D
     assert kinds.count("Squeeze") == 2  # its output, and the tensor Shape reads
 
 
 def test_a_shared_weight_or_a_computed_one_leaves_its_convolution_as_it_is() -> None:
     model = decoder_like(15)
+    nodes = {node.output[0]: node for node in model.graph.node}
     shared = helper.make_node("Conv", ["a2", "c1_w"], ["c2"], kernel_shape=[3], pads=[1, 1])
-    model.graph.node[5].CopyFrom(shared)  # c1_w now serves two convolutions
-    computed = helper.make_node("Identity", ["post_w"], ["post_w_copy"])
-    model.graph.node.insert(9, computed)
-    model.graph.node[10].input[1] = "post_w_copy"  # the last one's weight is no initializer
+    nodes["c2"].CopyFrom(shared)  # c1_w now serves two convolutions
+    nodes["post"].input[1] = "post_w_copy"  # the last one's weight is no initializer, but computed:
+    model.graph.node.insert(0, helper.make_node("Identity", ["post_w"], ["post_w_copy"]))
     feed = np.random.default_rng(2).standard_normal((1, 8, 9), dtype=np.float32)
     before = run(model, feed)
-    assert as_2d_convolutions(model) == 1  # the ConvTranspose only
+    assert as_2d_convolutions(model) == 2  # the ConvTranspose and the speaker's Conv
     assert np.allclose(run(model, feed)[0], before[0], atol=1e-5)
 
 
