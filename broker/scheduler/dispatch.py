@@ -46,7 +46,12 @@ def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
         serve_cached(waiting)
     declined: set[bytes] = set()
     while True:
-        free = [w for w in state.workers.values() if w.has_room and w.identity not in declined and not _held(state, w)]
+        holders = _host_holders(state)
+        free = [
+            w
+            for w in state.workers.values()
+            if w.has_room and w.identity not in declined and holders.get(w.host, w) is w
+        ]
         if not free:
             return
         worker = min(free, key=lambda w: (len(w.in_flight), -w.last_used))
@@ -75,13 +80,9 @@ def dispatch(state: State, serve_cached: Callable[[Request], None]) -> None:
         serve_cached(request)  # what follows may be in the cache
 
 
-def _held(state: State, worker: Worker) -> bool:
-    """True while a neighbour on ``worker``'s host speaks a short solo chunk (see Held hosts)."""
-    return any(
-        other.holds_host in other.in_flight
-        for other in state.workers.values()
-        if other is not worker and other.host == worker.host
-    )
+def _host_holders(state: State) -> dict[str, Worker]:
+    """Each host whose worker speaks a short solo chunk, with that worker: only it may take more there."""
+    return {worker.host: worker for worker in state.workers.values() if worker.holds_host in worker.in_flight}
 
 
 def _alone(state: State, worker: Worker) -> bool:
